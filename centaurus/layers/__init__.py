@@ -1,0 +1,7 @@
+"""Modules over `centaurus.ssm`: the SSM layer, blocks, and streaming-aware resamplers."""
+from .blocks import act_block, make_norm
+from .ssm_layer import MODES, SSMLayer
+from .streaming import StreamingModule, StreamingSequential, reset_state, set_run_mode
+
+__all__ = ["act_block", "make_norm", "MODES", "SSMLayer", "StreamingModule", "StreamingSequential",
+           "reset_state", "set_run_mode"]

@@ -1,0 +1,54 @@
+"""Norms, activations and the `act(F)` block (spec §3.1): [norm(F), postact, dropout], each optional."""
+import torch
+from torch import nn
+
+NORMS = ("batch", "layer", "rms", "group", "instance", None)
+#: Norms that use statistics over time and so cannot stream exactly.
+TIME_NORMS = ("group", "instance")
+ACTIVATIONS = {
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "lelu": lambda: nn.LeakyReLU(0.1), "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
+}
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm (or RMSNorm) over the channel axis of (B, F, L): pointwise in time, so it streams."""
+
+    def __init__(self, features: int, *, rms: bool = False, eps: float = 1e-5):
+        super().__init__()
+        self.norm = nn.RMSNorm(features, eps=eps) if rms else nn.LayerNorm(features, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+def make_norm(kind: str | None, features: int) -> nn.Module | None:
+    """A norm over F features of a (B, F, L) tensor; None for kind None or F = 1."""
+    if kind is None or features == 1:
+        return None
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind in ("layer", "rms"):
+        return ChannelNorm(features, rms=kind == "rms")
+    if kind == "group":
+        return nn.GroupNorm(min(4, features), features)
+    if kind == "instance":
+        return nn.InstanceNorm1d(features, affine=True)
+    raise ValueError(f"unknown norm {kind!r}; expected one of {NORMS}")
+
+
+def make_activation(kind: str | None) -> nn.Module | None:
+    if kind is None:
+        return None
+    if kind == "glu":
+        raise ValueError("'glu' halves the channel count; use it in a block that plans for that")
+    if kind not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {kind!r}; expected one of {sorted(ACTIVATIONS)} or None")
+    return ACTIVATIONS[kind]()
+
+
+def act_block(features: int, *, norm: str | None, postact: str | None, dropout: float | None) -> nn.Sequential:
+    """[norm(F), postact, dropout], leaving out each part whose setting is None."""
+    parts = [make_norm(norm, features), make_activation(postact),
+             nn.Dropout(dropout) if dropout else None]
+    return nn.Sequential(*[p for p in parts if p is not None])

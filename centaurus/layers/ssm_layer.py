@@ -1,0 +1,262 @@
+"""`SSMLayer`: the Centaurus layer in four channel-connectivity modes, used like `nn.Conv1d` (spec §3).
+
+All modes are banks of diagonal complex one-pole systems x_t = p ⊙ x_{t−1} + β ⊙ drive_t, read out with
+real (optionally complex) weights:
+
+    dws   poles (C, N)     drive u[c]            z[c] = Re Σ_n E[c,n] x[c,n]      then the mixer (1×1 conv)
+    full  poles (D, C, N)  drive u[c]            y[d] = Re Σ_{c,n} E[d,c,n] x[d,c,n]
+    s5    poles (M, 1)     drive (B u)[m]        y[d] = Re Σ_m C[d,m] x[m]          M = J·N
+    neck  poles (J, N)     drive (B u)[j]        y[d] = Σ_j C[d,j] Re Σ_n E[j,n] x[j,n]
+
+s5 and neck share the bottleneck form (W_in, W_out, per-channel weights) of `centaurus.ssm.contraction`.
+"""
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .. import ssm
+from .blocks import TIME_NORMS, act_block
+from .streaming import StreamingModule
+
+MODES = ("dws", "s5", "neck", "full")
+DT_INITS = ("geomspace", "geomspace-modes", "log-uniform")
+
+
+class Operands(NamedTuple):
+    """Discretised operands of one forward pass, in pole shape P (see the module docstring)."""
+
+    log_pole: torch.Tensor          # complex P
+    beta: torch.Tensor              # complex P (input factor)
+    readout: torch.Tensor           # complex P: E for dws/full/neck, ones for s5
+    w_in: torch.Tensor | None       # real (M, C), bottleneck modes only
+    w_out: torch.Tensor | None      # real or complex (D, M), bottleneck modes only
+
+
+class SSMLayer(StreamingModule):
+    """Deep SSM layer mapping (B, C, L) → (B, D, L), causal, streamable at any chunk size.
+
+    Args:
+        num_states: N, complex modes per filter.
+        in_channels, out_channels: C and D.
+        mode: 'dws', 's5', 'neck' or 'full'.
+        state_blocks: J for s5/neck (default 1, the reference default).
+        init: pole initialisation, one of `ssm.POLE_INITS`.
+        discretization: 'simplified' (reference), 'zoh' or 'bilinear'.
+        dt_min, dt_max, dt_init: Δ range and its spread: 'geomspace' over the axis of spec §3.2
+            (reference), 'geomspace-modes' over every entry of log_dt, or 'log-uniform' (random).
+        rate: f_train / f_run; Δ is multiplied by it (2 runs a 16 kHz model at 8 kHz).
+        skip: add a D skip term y += D_skip·u (zero-initialised, so the output starts as the reference).
+        complex_readout: add imaginary readout weights (zero-initialised) so the sine components are reachable.
+        use_activations, norm, postact, dropout: the post-SSM act block (spec §3.1).
+        mixer_act: dws only, whether act(C) precedes the 1×1 conv (reference: always).
+        generator: torch.Generator for the random initial values (default: torch's global RNG).
+    """
+
+    def __init__(self, num_states: int, in_channels: int, out_channels: int, *, mode: str = "s5",
+                 state_blocks: int | None = None, init: str = "s4d-lin", discretization: str = "simplified",
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, dt_init: str = "geomspace", rate: float = 1.0,
+                 skip: bool = False, complex_readout: bool = False, use_activations: bool = False,
+                 norm: str | None = "batch", postact: str | None = "relu", dropout: float | None = None,
+                 mixer_act: bool = True, generator: torch.Generator | None = None):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if discretization not in ssm.DISCRETIZATIONS:
+            raise ValueError(f"discretization must be one of {ssm.DISCRETIZATIONS}, got {discretization!r}")
+        if dt_init not in DT_INITS:
+            raise ValueError(f"dt_init must be one of {DT_INITS}, got {dt_init!r}")
+        if min(num_states, in_channels, out_channels, state_blocks or 1) < 1 or rate <= 0:
+            raise ValueError("num_states, channels and state_blocks must be ≥ 1, and rate > 0")
+        self.mode, self.discretization, self.rate = mode, discretization, float(rate)
+        self.num_states, self.in_channels, self.out_channels = num_states, in_channels, out_channels
+        self.state_blocks = state_blocks or 1
+        self.complex_readout = complex_readout
+        self._init_parameters(init, dt_min, dt_max, dt_init, skip, generator)
+        act = dict(norm=norm, postact=postact, dropout=dropout)
+        tail = [act_block(out_channels, **act)] if use_activations else []
+        if mode == "dws":
+            head = [act_block(in_channels, **act)] if mixer_act else []
+            self.mixer = nn.Sequential(*head, nn.Conv1d(in_channels, out_channels, 1, bias=False), *tail)
+        else:
+            self.mixer = tail[0] if tail else nn.Identity()
+        self._cache: dict = {}
+
+    # ----------------------------------------------------------------------------------------- parameters
+    def _init_parameters(self, init, dt_min, dt_max, dt_init, skip, generator):
+        N, C, D, J = self.num_states, self.in_channels, self.out_channels, self.state_blocks
+        base = ssm.poles_to_A(ssm.init_poles(init, N, generator=generator))           # (N, 2)
+        dt_axis, a_shape, dt_shape = {
+            "dws": (C, (C, N), (C, N)), "full": (D, (D, C, N), (D, N)),
+            "s5": (J, (J, N), (J * N,)), "neck": (J, (J, N), (J,)),
+        }[self.mode]
+        count = math.prod(dt_shape) if dt_init == "geomspace-modes" else dt_axis
+        if dt_init == "log-uniform":
+            dt = ssm.log_uniform_dt(count, dt_min, dt_max, generator=generator)
+        else:
+            dt = ssm.geomspace_dt(count, dt_min, dt_max)
+        if dt_init != "geomspace-modes":  # tile the per-axis Δ over the remaining axes of log_dt
+            dt = dt.repeat_interleave(math.prod(dt_shape) // dt_axis)
+        A = base.float().expand(*a_shape, 2)
+        self.A = nn.Parameter(A.reshape(-1, 2) if self.mode == "s5" else A.clone())     # spec §3.2 shapes
+        self.log_dt = nn.Parameter(torch.log(dt).float().reshape(dt_shape))
+        for p in (self.A, self.log_dt):
+            p.ssm_dynamics = True  # read by `param_groups`: own learning rate, no weight decay
+
+        def randn(*shape, std):
+            return torch.randn(*shape, generator=generator) * std
+
+        M = J * N
+        if self.mode == "dws":
+            self.E = nn.Parameter(torch.full((C, N), N ** -0.5))
+        elif self.mode == "full":
+            self.E = nn.Parameter(torch.full((D, C, N), C ** -0.5))
+        elif self.mode == "s5":
+            self.B = nn.Parameter(torch.full((M, C), C ** -0.5))
+            self.C = nn.Parameter(randn(D, M, std=math.sqrt(2 / M)))
+        else:
+            self.B = nn.Parameter(torch.full((J, C), C ** -0.5))
+            self.C = nn.Parameter(randn(D, J, std=math.sqrt(2 / M)))  # reference fan-in J·N
+            self.E = nn.Parameter(randn(J, N, std=math.sqrt(2)))
+        if self.complex_readout:
+            real = self.C if self.mode == "s5" else self.E
+            self.readout_imag = nn.Parameter(torch.zeros_like(real))
+        if skip:
+            self.D_skip = nn.Parameter(torch.zeros(C) if self.mode == "dws" else torch.zeros(D, C))
+        else:
+            self.D_skip = None
+
+    # ----------------------------------------------------------------------------------------- operands
+    def _version_key(self, device, length=None):
+        return (tuple((id(p), p._version) for p in self.parameters(recurse=False)), device, self.rate)
+
+    def operands(self) -> Operands:
+        """Discretise the current parameters in fp32 (fp64 for a double layer), autocast off."""
+        key = ("operands", self._version_key(self.A.device))
+        cached = self._cache.get(key) if not torch.is_grad_enabled() else None
+        if cached is not None:
+            return cached
+        with torch.autocast(self.A.device.type, enabled=False):
+            poles = ssm.continuous_poles(self.A)
+            dt = self.rate * torch.exp(self.log_dt)
+            if self.mode == "s5":
+                poles, dt = poles[:, None], dt[:, None]                               # (M, 1)
+            elif self.mode == "full":
+                dt = dt[:, None, :]                                                   # (D, 1, N)
+            elif self.mode == "neck":
+                dt = dt[:, None]                                                      # (J, 1)
+            log_pole, beta = ssm.discretize(poles, dt, method=self.discretization)
+            readout = self.C if self.mode == "s5" else self.E
+            if self.complex_readout:
+                readout = torch.complex(readout, self.readout_imag)
+            if self.mode in ("dws", "full"):
+                ops = Operands(log_pole, beta, readout.to(log_pole.dtype), None, None)
+            elif self.mode == "s5":
+                ops = Operands(log_pole, beta, torch.ones_like(log_pole), self.B, readout)
+            else:
+                ops = Operands(log_pole, beta, readout.to(log_pole.dtype), self.B, self.C)
+        if not torch.is_grad_enabled():
+            self._cache = {key: ops}
+        return ops
+
+    def contraction_plan(self, batch: int, length: int) -> ssm.ContractionPlan | None:
+        """The order the bottleneck modes use for this shape (None for dws/full, which have one path)."""
+        if self.mode in ("dws", "full"):
+            return None
+        channels, states = (self.state_blocks * self.num_states, 1) if self.mode == "s5" \
+            else (self.state_blocks, self.num_states)
+        return ssm.choose_contraction(batch, self.in_channels, self.out_channels, channels, states, length,
+                                      self.complex_readout and self.mode == "s5")
+
+    def _kernels(self, ops: Operands, plan, length: int):
+        """Zero-state kernel operands for `length` taps; cached while the parameters are unchanged."""
+        key = ("kernels", length, plan.order if plan else None, self._version_key(ops.log_pole.device))
+        if not torch.is_grad_enabled() and key in self._cache:
+            return self._cache[key]
+        if plan is None:
+            kernels = ssm.power_sum(ops.readout * ops.beta, ops.log_pole, length)       # (C|D,C, L)
+        else:
+            kernels = ssm.bottleneck_kernels(w_in=ops.w_in, w_out=ops.w_out, weight=ops.readout * ops.beta,
+                                             log_pole=ops.log_pole, length=length, order=plan.order)
+        if not torch.is_grad_enabled():
+            self._cache[key] = kernels
+        return kernels
+
+    # ----------------------------------------------------------------------------------------- forward
+    def _zero_state(self, u: torch.Tensor, ops: Operands) -> torch.Tensor:
+        plan = self.contraction_plan(u.shape[0], u.shape[-1])
+        kernels = self._kernels(ops, plan, u.shape[-1])
+        y = ssm.fft_conv(u, kernels) if plan is None else ssm.bottleneck_apply(u, kernels, plan)
+        if self.D_skip is not None:
+            y = y + (self.D_skip[:, None] * u if self.mode == "dws"
+                     else torch.einsum("dc,bcl->bdl", self.D_skip, u))
+        return y
+
+    def forward_full(self, u: torch.Tensor) -> torch.Tensor:
+        """u: (B, C, L) → y: (B, D, L), from a zero state."""
+        return self.mixer(self._zero_state(u, self.operands()).to(u.dtype))
+
+    def init_state(self, batch_size: int, *, device=None, dtype=None) -> torch.Tensor:
+        """Zero state: complex (B, *P) — dws (B, C, N), full (B, D, C, N), s5 (B, J·N, 1), neck (B, J, N)."""
+        cplx = torch.complex128 if self.A.dtype == torch.float64 else torch.complex64
+        shape = (self.A.shape[0], 1) if self.mode == "s5" else self.A.shape[:-1]
+        return torch.zeros(batch_size, *shape, dtype=cplx, device=device or self.A.device)
+
+    def _drive(self, u: torch.Tensor, ops: Operands) -> torch.Tensor:
+        """What feeds each pole, broadcastable against P: (B, C, L) | (B, 1, C, L) | (B, M, L)."""
+        if self.mode == "dws":
+            return u
+        if self.mode == "full":
+            return u[:, None]
+        return torch.einsum("mc,bcl->bml", ops.w_in.to(u.dtype), u)
+
+    def _state_weight(self, state: torch.Tensor, ops: Operands):
+        """Readout weight of the carried state, flattened with its poles for one power sum."""
+        if self.mode == "dws":
+            return ops.readout * state, ops.log_pole                                       # (B, C, N)
+        if self.mode == "full":
+            return (ops.readout * state).flatten(-2), ops.log_pole.flatten(-2)             # (B, D, C·N)
+        weight = ops.w_out.to(state.dtype)[:, :, None] * ops.readout                       # (D, M, N')
+        return (weight * state[:, None]).flatten(-2), ops.log_pole.flatten()               # (B, D, M·N')
+
+    def forward_chunk(self, u: torch.Tensor, state: torch.Tensor):
+        """Next chunk u: (B, C, T) of a stream in `state` → (y: (B, D, T), new state). Exact for any T."""
+        T = u.shape[-1]
+        if T == 0:
+            return u.new_zeros(u.shape[0], self.out_channels, 0), state
+        ops = self.operands()
+        y = self._zero_state(u, ops)
+        weight, log_pole = self._state_weight(state, ops)
+        y = y + ssm.power_sum(weight, log_pole, T, shift=1)
+        carried = torch.exp(ops.log_pole * T) * state
+        new_state = carried + ops.beta * ssm.decayed_sum(self._drive(u, ops), ops.log_pole)
+        return self.mixer(y.to(u.dtype)), new_state
+
+    def step(self, u_t: torch.Tensor, state: torch.Tensor):
+        """One sample: u_t (B, C) → (y_t (B, D), new state). Equal to forward over a sequence."""
+        ops = self.operands()
+        drive = self._drive(u_t[..., None], ops)[..., 0].to(ops.log_pole.dtype)
+        state = torch.exp(ops.log_pole) * state + ops.beta * drive[..., None]
+        if self.mode == "dws":
+            z = (ops.readout * state).sum(-1).real                                        # (B, C)
+        elif self.mode == "full":
+            z = (ops.readout * state).sum((-2, -1)).real                                  # (B, D)
+        else:
+            z = torch.einsum("dm,bm->bd", ops.w_out.to(state.dtype), (ops.readout * state).sum(-1)).real
+        if self.D_skip is not None:
+            z = z + (self.D_skip * u_t if self.mode == "dws" else u_t @ self.D_skip.T)
+        return self.mixer(z[..., None].to(u_t.dtype))[..., 0], state
+
+    def set_run_mode(self, mode: str) -> None:
+        if mode == "inference":
+            for m in self.mixer.modules():
+                if isinstance(m, (nn.GroupNorm, nn.InstanceNorm1d)):
+                    raise ValueError(f"norm {TIME_NORMS} uses statistics over time and cannot stream; "
+                                     "use 'batch', 'layer' or 'rms'")
+        self._cache = {}
+        super().set_run_mode(mode)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_states}, {self.in_channels}, {self.out_channels}, mode={self.mode!r}, "
+                f"state_blocks={self.state_blocks}, discretization={self.discretization!r}, rate={self.rate}")

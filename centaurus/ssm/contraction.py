@@ -1,0 +1,113 @@
+"""Contraction order of the bottleneck modes (s5, neck), chosen per shape by a cost model (spec §13.4).
+
+The bottleneck map is  y[b,d] = Re Σ_m W_out[d,m] · (h_m * (W_in u)_m)[b]  with per-channel kernels
+h_m[l] = Σ_n w[m,n]·p_{m,n}^l. Three orders compute it:
+
+* kernel-first: assemble K[d,c,l] = Re Σ_{m,n} W_out[d,m] W_in[m,c] w[m,n] p^l, then one full FFT conv;
+* project-first: x = W_in u, a depthwise FFT conv of the M channels, then W_out x;
+* frequency: one multi-operand contraction 'bcf,mf,mc,dm->bdf' of the spectra, ordered by opt_einsum.
+
+Costs count real flops of the FFTs, the kernel generation and the contractions, and depend on the length.
+The choice is cached per (B, C, D, M, N, L, complex readout).
+"""
+import functools
+import math
+from dataclasses import dataclass
+
+import opt_einsum
+import torch
+
+from .fftconv import _causal, _spectrum, fft_conv
+from .kernel import power_sum
+
+ORDERS = ("kernel-first", "project-first", "frequency")
+FREQUENCY_EQUATION = "bcf,mf,mc,dm->bdf"
+_MEMORY_CAP = 2**30  # bytes of the largest intermediate an order may create
+
+
+@dataclass(frozen=True)
+class ContractionPlan:
+    """The chosen order, its estimated flops, and every candidate's (flops, bytes) for inspection."""
+
+    order: str
+    flops: float
+    candidates: tuple[tuple[str, float, float], ...]
+    path: tuple[tuple[int, ...], ...] | None = None
+
+
+def fft_flops(length: int) -> float:
+    """Real flops of one real FFT of size 2L (≈ 2.5·n·log2 n)."""
+    n = 2 * max(length, 1)
+    return 2.5 * n * math.log2(n)
+
+
+@functools.lru_cache(maxsize=512)
+def choose_contraction(batch: int, in_channels: int, out_channels: int, channels: int, states: int,
+                       length: int, complex_readout: bool = False) -> ContractionPlan:
+    """Pick the cheapest order for one bottleneck shape.
+
+    Args:
+        batch, in_channels, out_channels: B, C, D.
+        channels: bottleneck width M (J·N for s5, J for neck).
+        states: poles per bottleneck channel N' (1 for s5, N for neck).
+        length: L.
+        complex_readout: whether W_out is complex (doubles the real kernels of the spectral orders).
+    """
+    B, C, D, M, N, L = batch, in_channels, out_channels, channels, states, length
+    F = L + 1
+    Mr = 2 * M if complex_readout else M       # real kernels the spectral orders need
+    fft = fft_flops(L)
+    kernel_first = (8 * D * C * M * N * L + (B * C + C * D + B * D) * fft + 8 * B * C * D * F,
+                    8 * D * C * F)
+    project_first = (8 * Mr * N * L + 2 * B * Mr * L * (C + D) + (2 * B * Mr + Mr) * fft + 6 * B * Mr * F,
+                     8 * B * Mr * F)
+    path, info = opt_einsum.contract_path(FREQUENCY_EQUATION, (B, C, F), (Mr, F), (Mr, C), (D, Mr),
+                                          shapes=True, optimize="optimal")
+    frequency = (8 * Mr * N * L + (B * C + Mr + B * D) * fft + 4 * float(info.opt_cost),
+                 8 * float(info.largest_intermediate))
+    candidates = (("kernel-first", *kernel_first), ("project-first", *project_first),
+                  ("frequency", *frequency))
+    fitting = [c for c in candidates if c[2] <= _MEMORY_CAP] or list(candidates)
+    order, flops, _ = min(fitting, key=lambda c: c[1])
+    return ContractionPlan(order, flops, candidates, tuple(path) if order == "frequency" else None)
+
+
+def bottleneck_kernels(*, w_in: torch.Tensor, w_out: torch.Tensor, weight: torch.Tensor,
+                       log_pole: torch.Tensor, length: int, order: str) -> tuple[torch.Tensor, ...]:
+    """The kernel operands an order needs for length L (cacheable while the parameters do not change).
+
+    Args:
+        w_in: real (M, C). w_out: real or complex (D, M).
+        weight, log_pole: complex (M, N'): channel kernel h_m[l] = Re Σ_n weight[m,n]·p[m,n]^l.
+
+    Returns:
+        kernel-first: (K (D, C, L),); otherwise (h (M', L), W_in (M', C), W_out (D, M')) with M' = 2M
+        when W_out is complex, since Re(W_out·h) = W_out.re·Re h − W_out.im·Im h.
+    """
+    if order == "kernel-first":
+        full_weight = w_out[:, None, :, None] * w_in.T[None, :, :, None] * weight  # (D, C, M, N')
+        return (power_sum(full_weight.flatten(-2), log_pole.flatten(), length),)   # (D, C, L)
+    kernels = power_sum(weight, log_pole, length)                                  # (M, L)
+    if not w_out.is_complex():
+        return kernels, w_in, w_out
+    kernels_im = power_sum(-1j * weight, log_pole, length)                         # Im h = Re(−i·h)
+    return (torch.cat([kernels, kernels_im]), torch.cat([w_in, w_in]),
+            torch.cat([w_out.real, -w_out.imag], dim=1))
+
+
+def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: ContractionPlan) -> torch.Tensor:
+    """Apply the bottleneck map with operands from `bottleneck_kernels`. u: (B, C, L) → (B, D, L)."""
+    if plan.order == "kernel-first":
+        return fft_conv(u, kernels[0])
+    h, w_in, w_out = kernels
+    if plan.order == "project-first":
+        x = torch.einsum("mc,bcl->bml", w_in, u)                                   # (B, M', L)
+        return torch.einsum("dm,bml->bdl", w_out, fft_conv(x, h.to(x.dtype)))
+    length = u.shape[-1]
+    with torch.autocast(u.device.type, enabled=False):
+        dtype = torch.float64 if u.dtype == torch.float64 else torch.float32
+        cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
+        spec = opt_einsum.contract(FREQUENCY_EQUATION, _spectrum(u.to(dtype), length),
+                                   _spectrum(h.to(dtype), length), w_in.to(cplx), w_out.to(cplx),
+                                   optimize=list(plan.path), backend="torch")
+        return _causal(spec, length)                                               # (B, D, L)

@@ -1,0 +1,81 @@
+"""Sums of damped complex exponentials without (…, N, L) tensors (spec §13.3b, blocked powers).
+
+Write l = k·T + r with T ≈ √L. Then p^l = p^{kT}·p^r, and a sum over the modes n becomes a real matrix
+product of an (…, K, 2N) and an (…, 2N, T) operand: only O(N·√L) powers are ever evaluated or stored, in
+the forward pass and in autograd's backward alike.
+"""
+import math
+
+import torch
+
+
+def _block(length: int) -> tuple[int, int]:
+    inner = max(1, math.isqrt(max(length - 1, 0)) + 1)  # T ≥ √L
+    return inner, -(-length // inner)
+
+
+def _real_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    wide = any(t.dtype in (torch.float64, torch.complex128) for t in tensors)
+    return torch.float64 if wide else torch.float32
+
+
+def _powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
+    """p^e for every exponent: complex (..., N, E)."""
+    return torch.exp(log_pole[..., None] * exponents)
+
+
+def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shift: int = 0) -> torch.Tensor:
+    """K[..., l] = Re Σ_n weight[..., n] · p_n^{l + shift},  l = 0 … length−1.
+
+    Args:
+        weight: complex (..., N), broadcastable with `log_pole`.
+        log_pole: complex (..., N), log of the discrete poles.
+        length: number of taps L.
+        shift: exponent offset (1 gives the carried-state response p^{l+1}).
+
+    Returns:
+        real (broadcast(...), L), in fp32 (fp64 if an input is double), with autocast off.
+    """
+    real = _real_dtype(weight, log_pole)
+    cplx = torch.complex64 if real == torch.float32 else torch.complex128
+    with torch.autocast(log_pole.device.type, enabled=False):
+        weight, log_pole = weight.to(cplx), log_pole.to(cplx)
+        inner, outer = _block(length)
+        r = torch.arange(inner, device=log_pole.device, dtype=real)
+        k = torch.arange(outer, device=log_pole.device, dtype=real) * inner + shift
+        near = _powers(log_pole, r)                                          # (..., N, T)
+        far = weight[..., None] * _powers(log_pole, k)                       # (..., N, K)
+        # Re(a·b) = Re a·Re b − Im a·Im b, as one real matrix product over the stacked axis 2N
+        far = torch.cat([far.real, -far.imag], dim=-2).transpose(-1, -2)     # (..., K, 2N)
+        near = torch.cat([near.real, near.imag], dim=-2)                     # (..., 2N, T)
+        taps = torch.matmul(far, near)                                       # (..., K, T)
+        return taps.flatten(-2)[..., :length]                                # (..., L)
+
+
+def decayed_sum(drive: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
+    """S[..., n] = Σ_l drive[..., l] · p_n^{L−1−l}: the state reached from zero after L steps of drive.
+
+    Args:
+        drive: real (..., L); its leading axes broadcast against those of `log_pole`.
+        log_pole: complex (..., N).
+
+    Returns:
+        complex (broadcast(...), N).
+    """
+    real = _real_dtype(drive, log_pole)
+    cplx = torch.complex64 if real == torch.float32 else torch.complex128
+    length = drive.shape[-1]
+    with torch.autocast(log_pole.device.type, enabled=False):
+        drive, log_pole = drive.to(real), log_pole.to(cplx)
+        if length == 0:
+            shape = torch.broadcast_shapes(drive.shape[:-1], log_pole.shape[:-1]) + log_pole.shape[-1:]
+            return torch.zeros(shape, dtype=cplx, device=log_pole.device)
+        inner, outer = _block(length)
+        drive = torch.nn.functional.pad(drive, (outer * inner - length, 0))  # left-pad: last sample aligns
+        blocks = drive.unflatten(-1, (outer, inner))                          # (..., K, T)
+        r = torch.arange(inner - 1, -1, -1, device=log_pole.device, dtype=real)
+        near = _powers(log_pole, r).transpose(-1, -2)                         # (..., T, N): p^{T−1−r}
+        ends = torch.complex(blocks @ near.real, blocks @ near.imag)          # (..., K, N)
+        k = torch.arange(outer - 1, -1, -1, device=log_pole.device, dtype=real) * inner
+        far = _powers(log_pole, k).transpose(-1, -2)                          # (..., K, N): p^{(K−1−k)T}
+        return (far * ends).sum(-2)                                           # (..., N)
