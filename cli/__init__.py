@@ -1,0 +1,1 @@
+"""The `centaurus` command-line interface (installed as the `centaurus_cli` package)."""

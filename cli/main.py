@@ -1,0 +1,25 @@
+"""The `centaurus` typer app. Commands are thin: parse, call one library function, print.
+
+Library code raises `CentaurusError`s; `main` turns each into one line on stderr and exit code 2.
+"""
+import sys
+
+import typer
+
+from centaurus.errors import CentaurusError
+
+app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except CentaurusError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
