@@ -1,0 +1,14 @@
+"""Audio I/O floor: float32 mono tensors at a target rate, atomic writes, bounded-memory streaming."""
+from centaurus.audio.io import (
+    SUPPORTED_SUBTYPES,
+    AudioInfo,
+    audio_info,
+    iter_blocks,
+    load_audio,
+    load_segment,
+    resample,
+    save_audio,
+)
+
+__all__ = ["SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_blocks", "load_audio", "load_segment",
+           "resample", "save_audio"]
