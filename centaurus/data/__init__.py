@@ -1,0 +1,24 @@
+"""Datasets from local roots in their official layouts, users' manifests, augmentation and corpus builders.
+
+Imports only `centaurus.audio` and `centaurus.errors`.
+"""
+from centaurus.data.librispeech import LibriSpeech, Utterance, list_utterances
+from centaurus.data.manifest import Manifest, ManifestDataset, ManifestRow, read_manifest
+from centaurus.data.speech_commands import (
+    SC10_WORDS,
+    SC12_CLASSES,
+    SC35_WORDS,
+    ClipItem,
+    SpeechCommands,
+    fit_clip,
+    list_items,
+    task_classes,
+)
+from centaurus.data.text import VOCAB, decode_indices, encode_text, normalize_text
+from centaurus.data.voicebank import PairItem, VoiceBankDemand, list_pairs
+
+__all__ = [
+    "SC10_WORDS", "SC12_CLASSES", "SC35_WORDS", "VOCAB", "ClipItem", "LibriSpeech", "Manifest", "ManifestDataset",
+    "ManifestRow", "PairItem", "SpeechCommands", "Utterance", "VoiceBankDemand", "decode_indices", "encode_text",
+    "fit_clip", "list_items", "list_pairs", "list_utterances", "normalize_text", "read_manifest", "task_classes",
+]
