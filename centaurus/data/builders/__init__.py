@@ -1,0 +1,1 @@
+"""Offline corpus builders that write the official dataset layouts from Debian-installable sources."""
