@@ -7,9 +7,11 @@ import sys
 import typer
 
 from centaurus.errors import CentaurusError
+from centaurus_cli.data import data_app
 
 app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from centaurus.data.builders.common import (
 )
 from centaurus.data.builders.kws import WESNOTH_AMBIENT
 from centaurus.data.voicebank import FOLDERS
-from centaurus.errors import AudioError
+from centaurus.errors import AudioError, DatasetError
 
 FILLETS = Path("/usr/share/games/fillets-ng/sound")
 LANGS = ("cs", "nl")
@@ -171,7 +171,7 @@ def build_denoise(out_dir: str | Path, *, train_clips: int = 1200, test_clips: i
     wanted = {"train": train_clips, "test": test_clips}
     for split in pools:
         if len(pools[split]) < wanted[split]:
-            raise ValueError(f"only {len(pools[split])} {split} utterances available; ask for fewer clips")
+            raise DatasetError(f"{FILLETS}: only {len(pools[split])} {split} utterances available; ask for fewer")
     noise_jobs = _noise_jobs(out / "noise", seed=seed, extra_noise_dir=extra_noise_dir)
     parallel_map(_make_noise, noise_jobs["train"] + noise_jobs["test"], workers=workers,
                  description="denoise: noise")

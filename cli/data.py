@@ -1,0 +1,46 @@
+"""`centaurus data kws|denoise|asr OUT_DIR`: build corpora in the official layouts from offline sources."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+data_app = typer.Typer(help="Build offline corpora in the real datasets' layouts.", no_args_is_help=True)
+
+OUT_DIR = typer.Argument(..., help="New or empty folder to write the corpus into.")
+SEED = typer.Option(0, help="Seed; the same seed gives the same corpus.")
+WORKERS = typer.Option(2, min=1, help="Parallel worker processes.")
+
+
+def _summary(info: dict) -> None:
+    splits = ", ".join(f"{s} {c['clips']}" for s, c in info["splits"].items())
+    typer.echo(f"{info['clips']} clips ({splits}), {info['hours']:.3f} h, built in {info['build_seconds']} s")
+
+
+@data_app.command()
+def kws(out_dir: Path = OUT_DIR, speakers: int = typer.Option(80, min=3, help="Synthetic speakers."),
+        repeats: int = typer.Option(1, min=1, help="Takes of each word per speaker."),
+        seed: int = SEED, workers: int = WORKERS) -> None:
+    """Speech Commands v2 layout: 35 words, 1 s, 16 kHz, spoken by offline TTS voices."""
+    from centaurus.data.builders.kws import build_kws
+    _summary(build_kws(out_dir, speakers=speakers, repeats=repeats, seed=seed, workers=workers))
+
+
+@data_app.command()
+def denoise(out_dir: Path = OUT_DIR, train_clips: int = typer.Option(1200, min=1, help="Training pairs."),
+            test_clips: int = typer.Option(200, min=1, help="Test pairs."),
+            extra_noise_dir: Optional[Path] = typer.Option(None, help="Extra folder of noise files "
+                                                           "(e.g. 0ad-data's audio/ambient)."),
+            seed: int = SEED, workers: int = WORKERS) -> None:
+    """VoiceBank+DEMAND layout: real dubbed speech mixed with real and synthetic noise at 0-15 dB."""
+    from centaurus.data.builders.denoise import build_denoise
+    _summary(build_denoise(out_dir, train_clips=train_clips, test_clips=test_clips, seed=seed, workers=workers,
+                           extra_noise_dir=extra_noise_dir))
+
+
+@data_app.command()
+def asr(out_dir: Path = OUT_DIR, speakers: int = typer.Option(40, min=3, help="Synthetic speakers."),
+        utterances: int = typer.Option(25, min=1, help="Sentences per speaker."),
+        seed: int = SEED, workers: int = WORKERS) -> None:
+    """LibriSpeech layout: WordNet example sentences read by offline TTS voices."""
+    from centaurus.data.builders.asr import build_asr
+    _summary(build_asr(out_dir, speakers=speakers, utterances=utterances, seed=seed, workers=workers))
