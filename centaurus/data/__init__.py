@@ -2,6 +2,7 @@
 
 Imports only `centaurus.audio` and `centaurus.errors`.
 """
+from centaurus.data.augment import Augment, AugmentConfig, simulate_rir
 from centaurus.data.librispeech import LibriSpeech, Utterance, list_utterances
 from centaurus.data.manifest import Manifest, ManifestDataset, ManifestRow, read_manifest
 from centaurus.data.speech_commands import (
@@ -18,7 +19,7 @@ from centaurus.data.text import VOCAB, decode_indices, encode_text, normalize_te
 from centaurus.data.voicebank import PairItem, VoiceBankDemand, list_pairs
 
 __all__ = [
-    "SC10_WORDS", "SC12_CLASSES", "SC35_WORDS", "VOCAB", "ClipItem", "LibriSpeech", "Manifest", "ManifestDataset",
+    "SC10_WORDS", "SC12_CLASSES", "SC35_WORDS", "VOCAB", "Augment", "AugmentConfig", "ClipItem", "LibriSpeech", "Manifest", "ManifestDataset",
     "ManifestRow", "PairItem", "SpeechCommands", "Utterance", "VoiceBankDemand", "decode_indices", "encode_text",
-    "fit_clip", "list_items", "list_pairs", "list_utterances", "normalize_text", "read_manifest", "task_classes",
+    "fit_clip", "list_items", "list_pairs", "list_utterances", "normalize_text", "read_manifest", "simulate_rir", "task_classes",
 ]
