@@ -125,7 +125,9 @@ def synthesize(voice: Voice, texts: Sequence[str]) -> list[torch.Tensor]:
             effects = ["silence", "1", "0.02", "0.3%", "reverse", "silence", "1", "0.02", "0.3%", "reverse"]
             if voice.engine != "espeak-ng":
                 effects += ["pitch", str(voice.pitch), "tempo", "-s", str(voice.tempo)]
-            _run(["sox", str(src), "-c", "1", "-b", "16", str(dst), *effects, "rate", "-v", str(SAMPLE_RATE)])
+            # -R -D: no random dither, so a seed always gives the same bytes.
+            _run(["sox", "-R", "-D", str(src), "-c", "1", "-b", "16", str(dst), *effects,
+                  "rate", "-v", str(SAMPLE_RATE)])
             wavs.append(load_audio(dst, sample_rate=SAMPLE_RATE))
         return wavs
 
