@@ -1,6 +1,5 @@
 """`centaurus data kws|denoise|asr OUT_DIR`: build corpora in the official layouts from offline sources."""
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -9,6 +8,7 @@ data_app = typer.Typer(help="Build offline corpora in the real datasets' layouts
 OUT_DIR = typer.Argument(..., help="New or empty folder to write the corpus into.")
 SEED = typer.Option(0, help="Seed; the same seed gives the same corpus.")
 WORKERS = typer.Option(2, min=1, help="Parallel worker processes.")
+EXTRA_NOISE = typer.Option(None, help="Extra folder of noise files (e.g. 0ad-data's audio/ambient).")
 
 
 def _summary(info: dict) -> None:
@@ -28,8 +28,7 @@ def kws(out_dir: Path = OUT_DIR, speakers: int = typer.Option(80, min=3, help="S
 @data_app.command()
 def denoise(out_dir: Path = OUT_DIR, train_clips: int = typer.Option(1200, min=1, help="Training pairs."),
             test_clips: int = typer.Option(200, min=1, help="Test pairs."),
-            extra_noise_dir: Optional[Path] = typer.Option(None, help="Extra folder of noise files "
-                                                           "(e.g. 0ad-data's audio/ambient)."),
+            extra_noise_dir: Path | None = EXTRA_NOISE,
             seed: int = SEED, workers: int = WORKERS) -> None:
     """VoiceBank+DEMAND layout: real dubbed speech mixed with real and synthetic noise at 0-15 dB."""
     from centaurus.data.builders.denoise import build_denoise

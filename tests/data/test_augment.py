@@ -7,7 +7,7 @@ import torch
 from centaurus.data.augment import Augment, AugmentConfig, simulate_rir
 from centaurus.errors import DatasetError
 
-OFF = dict(noise_prob=0.0, gain_prob=0.0, shift_prob=0.0, speed_prob=0.0, reverb_prob=0.0)
+OFF = {"noise_prob": 0.0, "gain_prob": 0.0, "shift_prob": 0.0, "speed_prob": 0.0, "reverb_prob": 0.0}
 
 
 @pytest.fixture

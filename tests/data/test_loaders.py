@@ -4,7 +4,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from centaurus.data import librispeech, manifest, speech_commands as sc, voicebank
+from centaurus.data import librispeech, manifest, voicebank
+from centaurus.data import speech_commands as sc
 from centaurus.data.text import decode_indices, encode_text, normalize_text
 from centaurus.errors import DatasetError
 

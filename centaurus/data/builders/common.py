@@ -100,7 +100,7 @@ def _festival_script(voice: str, texts: Sequence[str], outs: Sequence[Path]) -> 
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise DatasetError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[:300]}")
 

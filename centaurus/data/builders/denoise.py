@@ -169,9 +169,9 @@ def build_denoise(out_dir: str | Path, *, train_clips: int = 1200, test_clips: i
     for group, files in sorted(groups.items()):
         pools["test" if group.split("/")[1] in test_levels else "train"].extend(files)
     wanted = {"train": train_clips, "test": test_clips}
-    for split in pools:
-        if len(pools[split]) < wanted[split]:
-            raise DatasetError(f"{FILLETS}: only {len(pools[split])} {split} utterances available; ask for fewer")
+    for split, pool in pools.items():
+        if len(pool) < wanted[split]:
+            raise DatasetError(f"{FILLETS}: only {len(pool)} {split} utterances available; ask for fewer")
     noise_jobs = _noise_jobs(out / "noise", seed=seed, extra_noise_dir=extra_noise_dir)
     parallel_map(_make_noise, noise_jobs["train"] + noise_jobs["test"], workers=workers,
                  description="denoise: noise")
