@@ -1,7 +1,9 @@
 """Modules over `centaurus.ssm`: the SSM layer, blocks, and streaming-aware resamplers."""
 from .blocks import act_block, make_norm
+from .resample import AvgPool, RepeatUpsample, StridedConvDown, Subsample, TransposedUpsample, streamable
 from .ssm_layer import MODES, SSMLayer
 from .streaming import StreamingModule, StreamingSequential, reset_state, set_run_mode
 
-__all__ = ["act_block", "make_norm", "MODES", "SSMLayer", "StreamingModule", "StreamingSequential",
+__all__ = ["AvgPool", "RepeatUpsample", "StridedConvDown", "Subsample", "TransposedUpsample", "streamable",
+           "act_block", "make_norm", "MODES", "SSMLayer", "StreamingModule", "StreamingSequential",
            "reset_state", "set_run_mode"]

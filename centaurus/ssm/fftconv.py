@@ -51,8 +51,8 @@ class _FFTConv(torch.autograd.Function):
         grad_k = torch.empty_like(k)
         for blk in _blocks(k.shape[0], k.shape[1], length):
             spec_k = _spectrum(k[blk], length)
-            grad_spec_u += torch.einsum("bdf,dxf->bxf", spec_g[:, blk], spec_k.conj())
-            grad_k[blk] = _causal(torch.einsum("bdf,bxf->dxf", spec_g[:, blk], spec_u.conj()), length)
+            grad_spec_u += torch.einsum("bdf,dxf->bxf", spec_g[:, blk], torch.conj_physical(spec_k))
+            grad_k[blk] = _causal(torch.einsum("bdf,bxf->dxf", spec_g[:, blk], torch.conj_physical(spec_u)), length)
         return _causal(grad_spec_u, length), grad_k
 
 

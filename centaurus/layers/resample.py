@@ -1,0 +1,142 @@
+"""Down- and up-samplers that stream exactly at any chunk size (spec §13.1 item 8).
+
+A down-sampler by r keeps at most r−1 pending input samples between chunks, so a pooling window that
+straddles a chunk boundary is completed by the next chunk instead of being dropped. An up-sampler is
+delayed by r−1 samples: output frame k needs the whole input window k, which ends r−1 samples after it
+starts, so the delay is what makes the up-sampled path causal.
+"""
+import torch
+from torch import nn
+
+from .streaming import StreamingModule
+
+
+def _prepend(pending: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    return x if pending is None else torch.cat([pending, x], dim=-1)
+
+
+class _Downsampler(StreamingModule):
+    """Base: applies `self.reduce` to whole windows of r samples; its state holds the pending samples."""
+
+    def __init__(self, factor: int):
+        super().__init__()
+        if factor < 1:
+            raise ValueError(f"factor must be ≥ 1, got {factor}")
+        self.factor = factor
+
+    def reduce(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, k·r) → (B, C', k)."""
+        raise NotImplementedError
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return None  # no pending samples
+
+    def forward_full(self, x):
+        return self.reduce(x[..., : x.shape[-1] // self.factor * self.factor])
+
+    def forward_chunk(self, x, state):
+        x = _prepend(state, x)
+        whole = x.shape[-1] // self.factor * self.factor
+        return self.reduce(x[..., :whole]), x[..., whole:]
+
+
+class AvgPool(_Downsampler):
+    """Mean over each window of r samples, like `nn.AvgPool1d(r)`. (B, C, L) → (B, C, ⌊L/r⌋)."""
+
+    def reduce(self, x):
+        return x.unflatten(-1, (-1, self.factor)).mean(-1)
+
+    def extra_repr(self):
+        return f"factor={self.factor}"
+
+
+class Subsample(_Downsampler):
+    """Every r-th sample, starting at index r−1 (the last of each window). (B, C, L) → (B, C, ⌊L/r⌋)."""
+
+    def reduce(self, x):
+        return x[..., self.factor - 1:: self.factor]
+
+    def extra_repr(self):
+        return f"factor={self.factor}"
+
+
+class StridedConvDown(_Downsampler):
+    """Conv1d with kernel = stride = r, no bias. (B, C, L) → (B, D, ⌊L/r⌋)."""
+
+    def __init__(self, in_channels: int, out_channels: int, factor: int):
+        super().__init__(factor)
+        self.conv = nn.Conv1d(in_channels, out_channels, factor, stride=factor, bias=False)
+
+    def reduce(self, x):
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
+        return self.conv(x)
+
+
+class _Upsampler(StreamingModule):
+    """Base: `self.expand` maps each frame to r samples; the output is delayed by r−1 samples."""
+
+    def __init__(self, factor: int):
+        super().__init__()
+        if factor < 1:
+            raise ValueError(f"factor must be ≥ 1, got {factor}")
+        self.factor = factor
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, k) → (B, C', k·r)."""
+        raise NotImplementedError
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return None  # zeros of the right width on first use
+
+    def forward_full(self, x):
+        y = self.expand(x)
+        return nn.functional.pad(y, (self.factor - 1, 0))[..., : y.shape[-1]]
+
+    def forward_chunk(self, x, state):
+        y = self.expand(x)
+        if state is None:
+            state = y.new_zeros(y.shape[0], y.shape[1], self.factor - 1)
+        y = torch.cat([state, y], dim=-1)
+        cut = y.shape[-1] - (self.factor - 1)
+        return y[..., :cut], y[..., cut:]
+
+
+class RepeatUpsample(_Upsampler):
+    """Repeat each frame r times (then delay r−1). (B, C, k) → (B, C, k·r)."""
+
+    def expand(self, x):
+        return x.repeat_interleave(self.factor, dim=-1)
+
+    def extra_repr(self):
+        return f"factor={self.factor}"
+
+
+class TransposedUpsample(_Upsampler):
+    """Non-overlapping transposed conv, kernel = stride = r, no bias (then delay r−1). (B, C, k) → (B, D, k·r)."""
+
+    def __init__(self, in_channels: int, out_channels: int, factor: int):
+        super().__init__(factor)
+        self.conv = nn.ConvTranspose1d(in_channels, out_channels, factor, stride=factor, bias=False)
+
+    def expand(self, x):
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
+        return self.conv(x)
+
+
+def streamable(model: nn.Module) -> nn.Module:
+    """Replace every plain `nn.AvgPool1d(r)` (kernel = stride, no padding) in `model` with `AvgPool(r)`.
+
+    The two give the same one-shot output; only `AvgPool` carries its partial window between chunks.
+    Pools with padding, overlap or ceil mode cannot be made causal-exact and raise ValueError. Returns `model`.
+    """
+    for name, child in model.named_children():
+        if isinstance(child, nn.AvgPool1d):
+            k, s, p = child.kernel_size[0], (child.stride or child.kernel_size)[0], child.padding[0]
+            if k != s or p or child.ceil_mode:
+                raise ValueError(f"{name}: only AvgPool1d with kernel == stride, no padding, can stream")
+            setattr(model, name, AvgPool(k))
+        else:
+            streamable(child)
+    return model
