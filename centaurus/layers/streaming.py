@@ -18,8 +18,24 @@ RUN_MODES = ("training", "inference")
 _MISSING = object()
 
 
-def _leaves(state):
-    return state if isinstance(state, tuple) else (state,)
+def _flatten(state):
+    """Nested tuples of tensors (or None) → (list of real tensors or None, structure to rebuild them)."""
+    if isinstance(state, tuple):
+        parts = [_flatten(s) for s in state]
+        return [leaf for leaves, _ in parts for leaf in leaves], tuple(spec for _, spec in parts)
+    is_complex = state is not None and state.is_complex()
+    return [torch.view_as_real(state) if is_complex else state], is_complex
+
+
+def _unflatten(leaves, spec):
+    if isinstance(spec, tuple):
+        out = []
+        for s in spec:
+            item, leaves = _unflatten(leaves, s)
+            out.append(item)
+        return tuple(out), leaves
+    leaf = leaves[0]
+    return (torch.view_as_complex(leaf) if spec else leaf), leaves[1:]
 
 
 class StreamingModule(nn.Module):
@@ -28,7 +44,7 @@ class StreamingModule(nn.Module):
     def __init__(self):
         super().__init__()
         self.run_mode = "training"
-        self._carried_layout: tuple[bool, tuple[bool, ...]] | None = None
+        self._carried_layout = None  # structure of the carried state, None when there is none
 
     def set_run_mode(self, mode: str) -> None:
         """Switch between 'training' (one-shot) and 'inference' (chunked with carried state)."""
@@ -68,25 +84,19 @@ class StreamingModule(nn.Module):
 
     def _store_carried(self, state) -> None:
         self.reset_state()
-        leaves = _leaves(state)
+        leaves, self._carried_layout = _flatten(state)
         for i, leaf in enumerate(leaves):
-            stored = torch.view_as_real(leaf) if leaf is not None and leaf.is_complex() else leaf
-            self.register_buffer(f"_carried{i}", stored, persistent=False)
-        self._carried_layout = (isinstance(state, tuple),
-                                tuple(leaf is not None and leaf.is_complex() for leaf in leaves))
+            self.register_buffer(f"_carried{i}", leaf, persistent=False)
+        self._carried_count = len(leaves)
 
     def _load_carried(self, x: torch.Tensor):
         fresh = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         if self._carried_layout is None:
             return fresh
-        is_tuple, complex_flags = self._carried_layout
-        leaves = []
-        for i, is_complex in enumerate(complex_flags):
-            leaf = self._buffers[f"_carried{i}"]
-            leaves.append(torch.view_as_complex(leaf) if is_complex and leaf is not None else leaf)
+        leaves = [self._buffers[f"_carried{i}"] for i in range(self._carried_count)]
         if any(leaf is not None and leaf.shape[0] != x.shape[0] for leaf in leaves):
             return fresh  # a new batch size is a new set of streams
-        return tuple(leaves) if is_tuple else leaves[0]
+        return _unflatten(leaves, self._carried_layout)[0]
 
 
 class StreamingSequential(StreamingModule):

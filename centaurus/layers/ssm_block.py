@@ -1,0 +1,36 @@
+"""`ResidualSSMBlock`: out = act(x + dropout(norm(SSM(x)))), the post-norm residual of spec §7.1."""
+import torch
+from torch import nn
+
+from .blocks import act_block, make_norm
+from .ssm_layer import SSMLayer
+from .streaming import StreamingModule
+
+
+class ResidualSSMBlock(StreamingModule):
+    """Residual SSM block at constant width. (B, C, L) → (B, C, L).
+
+    The norm must be pointwise in time ('batch' in eval mode, 'layer' or 'rms') for exact streaming.
+    """
+
+    def __init__(self, channels: int, *, num_states: int, mode: str, state_blocks: int,
+                 norm: str | None, postact: str | None, dropout: float | None, **ssm_options):
+        super().__init__()
+        self.ssm = SSMLayer(num_states, channels, channels, mode=mode, state_blocks=state_blocks,
+                            use_activations=False, norm=norm, postact=postact, **ssm_options)
+        self.norm = make_norm(norm, channels) or nn.Identity()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.act = act_block(channels, norm=None, postact=postact, dropout=None)
+
+    def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.dropout(self.norm(h)))
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return self.ssm.init_state(batch_size, device=device, dtype=dtype)
+
+    def forward_full(self, x):
+        return self._combine(x, self.ssm.forward_full(x))
+
+    def forward_chunk(self, x, state):
+        h, state = self.ssm.forward_chunk(x, state)
+        return self._combine(x, h), state

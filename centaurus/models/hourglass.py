@@ -1,0 +1,120 @@
+"""`CentaurusHourglass`: a causal SSM encoder–decoder on raw waveforms (spec §7.2), e.g. for denoising.
+
+Encoder level i:  skip_i = x → SSM(c_i → c_i) → strided conv c_i → c_{i+1} (factor r_i)
+Neck:             two s5 SSM layers at the last width
+Decoder level i:  transposed conv c_{i+1} → c_i, delayed r_i − 1 → + skip_i → SSM(c_i → c_i)
+Output:           SSM(c_0 → c_0) with activation, then SSM(c_0 → out_channels) without.
+
+Every part is causal, so y[t] depends on x[≤ t] only. In streaming, a level emits samples once both the
+up-sampled path and its skip have them: output lags input by at most R − 1 samples (R = Π r_i), the
+algorithmic latency that block down-sampling costs.
+"""
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..layers import SSMLayer, StreamingModule, StridedConvDown, TransposedUpsample
+from .classifier import _per_layer
+
+
+@dataclass
+class HourglassConfig:
+    """Everything that rebuilds a `CentaurusHourglass` (stored in checkpoints)."""
+
+    in_channels: int = 1
+    out_channels: int = 1
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 96])
+    downsample: list[int] = field(default_factory=lambda: [4, 4, 2, 2])
+    mode: list[str] = field(default_factory=lambda: ["s5"])
+    num_states: int = 16
+    state_blocks: int = 4
+    norm: str | None = "layer"
+    postact: str | None = "silu"
+    discretization: str = "simplified"
+
+
+def _align_add(a, b, pending_a, pending_b):
+    """Add two streams sample by sample, holding back whatever one has that the other has not yet."""
+    a = a if pending_a is None else torch.cat([pending_a, a], dim=-1)
+    b = b if pending_b is None else torch.cat([pending_b, b], dim=-1)
+    n = min(a.shape[-1], b.shape[-1])
+    return a[..., :n] + b[..., :n], a[..., n:], b[..., n:]
+
+
+class CentaurusHourglass(StreamingModule):
+    """(B, in_channels, L) → (B, out_channels, L') with L' = L in one shot when R divides L."""
+
+    def __init__(self, config: HourglassConfig):
+        super().__init__()
+        cfg = self.config = config
+        depth = len(cfg.channels)
+        if len(cfg.downsample) != depth:
+            raise ValueError("downsample needs one ratio per entry of channels")
+        widths, modes = [cfg.in_channels, *cfg.channels], _per_layer(cfg.mode, depth + 1)
+
+        def ssm(c_in, c_out, mode, act=True):
+            return SSMLayer(cfg.num_states, c_in, c_out, mode=mode, state_blocks=cfg.state_blocks,
+                            discretization=cfg.discretization, use_activations=act, norm=cfg.norm,
+                            postact=cfg.postact)
+
+        self.encoders = nn.ModuleList(ssm(widths[i], widths[i], modes[i]) for i in range(depth))
+        self.downs = nn.ModuleList(StridedConvDown(widths[i], widths[i + 1], r)
+                                   for i, r in enumerate(cfg.downsample))
+        self.neck = nn.ModuleList([ssm(widths[-1], widths[-1], "s5"), ssm(widths[-1], widths[-1], "s5")])
+        self.ups = nn.ModuleList(TransposedUpsample(widths[i + 1], widths[i], r)
+                                 for i, r in enumerate(cfg.downsample))
+        self.decoders = nn.ModuleList(ssm(widths[i], widths[i], modes[i]) for i in range(depth))
+        self.head = nn.ModuleList([ssm(widths[0], widths[0], modes[0]),
+                                   ssm(widths[0], cfg.out_channels, modes[0], act=False)])
+        self.downsample_factor = math.prod(cfg.downsample)
+
+    @property
+    def latency_samples(self) -> int:
+        """Worst-case samples an output waits for in streaming: R − 1."""
+        return self.downsample_factor - 1
+
+    def _stateful(self):
+        return [*self.encoders, *self.downs, *self.neck, *self.ups, *self.decoders, *self.head]
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        modules = tuple(m.init_state(batch_size, device=device, dtype=dtype) for m in self._stateful())
+        return modules, tuple((None, None) for _ in self.encoders)
+
+    def forward_full(self, x):
+        skips = []
+        for enc, down in zip(self.encoders, self.downs):
+            skips.append(x)
+            x = down.forward_full(enc.forward_full(x))
+        for layer in self.neck:
+            x = layer.forward_full(x)
+        for i in reversed(range(len(self.encoders))):
+            x, _, _ = _align_add(self.ups[i].forward_full(x), skips[i], None, None)
+            x = self.decoders[i].forward_full(x)
+        for layer in self.head:
+            x = layer.forward_full(x)
+        return x
+
+    def forward_chunk(self, x, state):
+        module_states, pending = state
+        states = dict(zip(map(id, self._stateful()), module_states))
+        pending = list(pending)
+
+        def run(module, value):
+            out, states[id(module)] = module.forward_chunk(value, states[id(module)])
+            return out
+
+        skips = []
+        for enc, down in zip(self.encoders, self.downs):
+            skips.append(x)
+            x = run(down, run(enc, x))
+        for layer in self.neck:
+            x = run(layer, x)
+        for i in reversed(range(len(self.encoders))):
+            x, pa, pb = _align_add(run(self.ups[i], x), skips[i], *pending[i])
+            pending[i] = (pa, pb)
+            x = run(self.decoders[i], x)
+        for layer in self.head:
+            x = run(layer, x)
+        return x, (tuple(states[id(m)] for m in self._stateful()), tuple(pending))
