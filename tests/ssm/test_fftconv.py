@@ -1,0 +1,50 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from centaurus.ssm import fft_conv
+
+
+def _direct(u, k):
+    """Causal convolution by conv1d with a flipped, left-padded kernel."""
+    L = u.shape[-1]
+    if k.dim() == 2:
+        return F.conv1d(F.pad(u, (L - 1, 0)), k.flip(-1)[:, None], groups=u.shape[1])
+    return F.conv1d(F.pad(u, (L - 1, 0)), k.flip(-1))
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_fft_conv_equals_direct_convolution(full):
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(2, 3, 37, dtype=torch.float64, generator=g)
+    k = torch.randn(*((5, 3) if full else (3,)), 37, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(fft_conv(u, k), _direct(u, k), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_fft_conv_backward_is_the_exact_adjoint(full):
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(2, 3, 11, dtype=torch.float64, generator=g, requires_grad=True)
+    k = torch.randn(*((4, 3) if full else (3,)), 11, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(fft_conv, (u, k))
+
+
+def test_full_conv_is_blocked_over_output_channels(monkeypatch):
+    """Blocking over D (to bound memory) must not change the result or its gradients."""
+    from centaurus.ssm import fftconv
+    g = torch.Generator().manual_seed(2)
+    u = torch.randn(2, 3, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(7, 3, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    y = fft_conv(u, k)
+    gu, gk = torch.autograd.grad(y.square().sum(), (u, k))
+    monkeypatch.setattr(fftconv, "_BLOCK_BYTES", 3 * 21 * 8 * 2)  # two output channels per block
+    assert len(fftconv._blocks(7, 3, 20)) == 4
+    y2 = fft_conv(u, k)
+    gu2, gk2 = torch.autograd.grad(y2.square().sum(), (u, k))
+    torch.testing.assert_close((y2, gu2, gk2), (y, gu, gk))
+
+
+def test_fft_conv_stays_fp32_under_autocast():
+    u, k = torch.randn(2, 3, 16), torch.randn(3, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fft_conv(u.bfloat16(), k).dtype == torch.float32
