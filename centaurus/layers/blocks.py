@@ -31,7 +31,7 @@ def make_norm(kind: str | None, features: int) -> nn.Module | None:
     if kind in ("layer", "rms"):
         return ChannelNorm(features, rms=kind == "rms")
     if kind == "group":
-        return nn.GroupNorm(min(4, features), features)
+        return nn.GroupNorm(4 if features % 4 == 0 else 1, features)
     if kind == "instance":
         return nn.InstanceNorm1d(features, affine=True)
     raise ValueError(f"unknown norm {kind!r}; expected one of {NORMS}")

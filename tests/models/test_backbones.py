@@ -1,0 +1,83 @@
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from centaurus import set_run_mode
+from centaurus.models import (CentaurusClassifier, CentaurusHourglass, ClassifierConfig, HourglassConfig,
+                              MiniCentaur)
+
+SIZES = [1, 3, 8, 13, 0, 50, 85, 1, 7, 150]  # 318 samples in odd chunks
+
+
+def _stream(model, x, sizes):
+    outs, start = [], 0
+    for size in sizes:
+        outs.append(model(x[..., start:start + size]))
+        start += size
+    return outs
+
+
+def _warm_batchnorm(model, x):
+    """A few training-mode passes so BatchNorm's running statistics are not the identity."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+    return model.eval()
+
+
+@pytest.mark.parametrize("mode", ["average", "downsampling", "subsampling"])
+def test_classifier_streams_exactly(mode):
+    cfg = ClassifierConfig(channels=[8, 16, 16], downsample=[4, 2, 1], mode=["full", "s5"], num_classes=5,
+                           downsample_mode=mode, residual=True)
+    model = CentaurusClassifier(cfg)
+    x = torch.randn(2, 1, 318)
+    _warm_batchnorm(model, x)
+    with torch.no_grad():
+        logits = model(x)
+        features = model.features(x)
+        assert features.abs().mean() > 1e-3
+        set_run_mode(model, "inference")
+        streamed = _stream(model, x, SIZES)[-1]
+    torch.testing.assert_close(streamed, logits, rtol=1e-5, atol=1e-5)
+    assert features.shape == (2, 16, 318 // 8)
+
+
+def test_hourglass_is_causal_and_streams_exactly():
+    model = CentaurusHourglass(HourglassConfig(channels=[4, 8], downsample=[4, 2], mode=["dws", "s5", "neck"]))
+    model.eval()
+    x = torch.randn(2, 1, 320)
+    with torch.no_grad():
+        y = model(x)
+        assert y.shape == x.shape
+        v = x.clone()
+        v[..., 200:] += 1
+        diff = (model(v) - y).abs()
+        assert diff[..., 200:].max() > 0 and diff[..., :200].max() < 1e-4 * diff[..., 200:].max()
+        set_run_mode(model, "inference")
+        streamed = torch.cat(_stream(model, x, SIZES + [2]), -1)
+    assert streamed.shape[-1] == 320 - (320 % 8)
+    torch.testing.assert_close(streamed, y[..., :streamed.shape[-1]], rtol=1e-5, atol=1e-5)
+    assert model.latency_samples == 7
+
+
+@pytest.mark.parametrize("length,chunk,tol", [(128, 8, 1e-6), (128, 12, 1e-6), (128, 1, 1e-6),
+                                              (16000, 160, 1e-5), (16000, 1601, 1e-5)])
+def test_minicentaur_chunked_equals_one_shot(length, chunk, tol):
+    model = MiniCentaur().eval()
+    x = torch.randn(2 if length > 1000 else 4, 1, length)
+    with torch.no_grad():
+        y = model(x)
+        set_run_mode(model, "inference")
+        chunks = torch.cat([model(c) for c in x.split(chunk, -1)], -1)
+    assert chunks.shape == y.shape
+    assert (chunks - y).abs().max() <= tol
+
+
+def test_readme_example_runs_verbatim():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    example = next(b for b in blocks if "MiniCentaur" in b and "allclose" in b)
+    exec(compile(example, "README.md", "exec"), {})
