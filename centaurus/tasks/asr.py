@@ -1,0 +1,181 @@
+"""CTC ASR: a causal Centaurus encoder down-sampled to ~25-50 frames/s with a per-frame CTC head over
+characters (`centaurus.data.VOCAB`, index 0 = blank). Greedy and prefix beam-search decoding; WER and CER
+from jiwer."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Literal
+
+import jiwer
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from centaurus.data import VOCAB, LibriSpeech, decode_indices, encode_text
+from centaurus.layers import StreamingModule
+from centaurus.models import CentaurusClassifier, ClassifierConfig
+
+from .base import AugmentSpec, EpochItems, Strict, augmented, batches
+
+SAMPLE_RATE = 16000
+
+
+class ASRData(Strict):
+    root: str
+    train_splits: list[str] = ["train-clean-100"]
+    valid_split: str = "dev-clean"
+    test_split: str = "test-clean"
+    max_seconds: float = 16.0  # longer training utterances are cropped (their transcript would not fit)
+
+
+class ASRModel(Strict):
+    channels: list[int] = [64, 128, 128, 256]
+    downsample: list[int] = [4, 4, 5, 5]  # R = 400: 40 frames/s at 16 kHz
+    mode: list[str] = ["full", "s5"]
+    num_states: int = 16
+    state_blocks: int = 4
+    downsample_mode: Literal["downsampling", "average", "subsampling"] = "downsampling"
+    norm: Literal["batch", "layer"] | None = "layer"
+    postact: str | None = "relu"
+    dropout: float | None = None
+    residual: bool = False
+    discretization: str = "simplified"
+
+
+class ASRDecode(Strict):
+    beam_width: int = 0  # 0: greedy; otherwise CTC prefix beam search with this many beams
+
+
+class CTCEncoder(StreamingModule):
+    """(B, 1, L) → per-frame log-probabilities (B, ⌊L/R⌋, vocab). Causal, so it streams chunk by chunk."""
+
+    def __init__(self, config: ClassifierConfig):
+        super().__init__()
+        self.config = config
+        # The classifier's backbone is the causal SSM stack we want; its pooling head is not used.
+        classifier = CentaurusClassifier(config)
+        self.backbone, self.downsample_factor = classifier.backbone, classifier.downsample_factor
+        self.head = nn.Linear(classifier.feature_channels, config.num_classes)
+
+    def _log_probs(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(h.transpose(1, 2)).float().log_softmax(-1)
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return self.backbone.init_state(batch_size, device=device, dtype=dtype)
+
+    def forward_full(self, x):
+        return self._log_probs(self.backbone.forward_full(x))
+
+    def forward_chunk(self, x, state):
+        h, state = self.backbone.forward_chunk(x, state)
+        return self._log_probs(h), state
+
+
+def greedy_decode(log_probs: torch.Tensor, lengths: list[int]) -> list[str]:
+    """Best path: argmax per frame, merge repeats, drop blanks."""
+    out = []
+    for row, n in zip(log_probs.argmax(-1).tolist(), lengths):
+        path = [c for i, c in enumerate(row[:n]) if i == 0 or c != row[i - 1]]
+        out.append(decode_indices(path))
+    return out
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int) -> str:
+    """CTC prefix beam search over one utterance's (T, vocab) log-probs, without a language model."""
+    beams = {(): (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in non-blank)
+    for frame in log_probs.tolist():
+        nxt = defaultdict(lambda: (-math.inf, -math.inf))
+        for prefix, (pb, pnb) in beams.items():
+            total = _logsumexp(pb, pnb)
+            b, nb = nxt[prefix]
+            nxt[prefix] = (_logsumexp(b, total + frame[0]), nb)
+            for c in range(1, len(frame)):
+                p = frame[c]
+                extended = prefix + (c,)
+                b, nb = nxt[extended]
+                # A repeated character only extends the prefix after a blank separates the two.
+                add = pb + p if prefix and prefix[-1] == c else total + p
+                nxt[extended] = (b, _logsumexp(nb, add))
+                if prefix and prefix[-1] == c:
+                    b, nb = nxt[prefix]
+                    nxt[prefix] = (b, _logsumexp(nb, pnb + p))
+        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam_width])
+    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]
+    return decode_indices(list(best))
+
+
+class ASRTask:
+    name, metric, higher_is_better = "asr", "wer", False
+
+    def __init__(self, *, data: ASRData, model: ASRModel, decode: ASRDecode, augment: AugmentSpec, seed: int):
+        self.data, self.model_spec, self.decode_spec, self.seed = data, model, decode, seed
+        self.augment = augment.build(seed=seed)
+        self.factor = math.prod(model.downsample)
+
+    def model_config(self) -> dict:
+        return dict(in_channels=1, num_classes=len(VOCAB), **self.model_spec.model_dump())
+
+    def build_model(self) -> CTCEncoder:
+        return CTCEncoder(ClassifierConfig(**self.model_config()))
+
+    def latency_samples(self, model) -> int:
+        return model.downsample_factor - 1
+
+    def _corpus(self, split: str) -> LibriSpeech:
+        splits = {"train": self.data.train_splits, "valid": [self.data.valid_split], "test": [self.data.test_split]}
+        return LibriSpeech(self.data.root, splits=tuple(splits[split]))
+
+    def _prepare(self, item, generator):
+        wav, text = item
+        return augmented(self.augment, wav[: int(self.data.max_seconds * SAMPLE_RATE)], generator), text
+
+    def dataset(self, split: str, *, train: bool):
+        base = self._corpus(split)
+        return EpochItems(base, self._prepare, seed=self.seed) if train else base
+
+    def collate(self, items):
+        lengths = [w.shape[0] for w, _ in items]
+        # Zero padding after the end cannot change earlier frames of a causal model.
+        wav = torch.stack([F.pad(w, (0, max(lengths) - w.shape[0])) for w, _ in items])[:, None]
+        targets = [torch.tensor(encode_text(t), dtype=torch.long) for _, t in items]
+        return {"wav": wav, "frames": torch.tensor([n // self.factor for n in lengths]),
+                "targets": torch.cat(targets), "target_lengths": torch.tensor([len(t) for t in targets]),
+                "text": [t for _, t in items]}
+
+    def forward(self, model, batch):
+        return model(batch["wav"])
+
+    def loss(self, batch, outputs):
+        return F.ctc_loss(outputs.float().transpose(0, 1), batch["targets"], batch["frames"],
+                          batch["target_lengths"], blank=0, zero_infinity=True)
+
+    def decode(self, batch, outputs) -> list[str]:
+        lengths = batch["frames"].tolist()
+        if not self.decode_spec.beam_width:
+            return greedy_decode(outputs, lengths)
+        return [prefix_beam_search(lp[:n].cpu(), beam_width=self.decode_spec.beam_width)
+                for lp, n in zip(outputs, lengths)]
+
+    @torch.no_grad()
+    def evaluate(self, model, split, *, device, batch_size):
+        model.eval()
+        corpus = self._corpus(split)
+        refs, hyps = [], []
+        for batch in batches(corpus, batch_size, self.collate):
+            hyps += self.decode(batch, model(batch["wav"].to(device)))
+            refs += batch["text"]
+        metrics = {"wer": float(jiwer.wer(refs, hyps)), "cer": float(jiwer.cer(refs, hyps)), "examples": len(refs)}
+        samples = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps))[:5]]
+        return {"metrics": metrics, "samples": samples}
+
+    def plots(self, report, out_dir) -> list:
+        return []

@@ -1,0 +1,156 @@
+"""Denoising: a causal `CentaurusHourglass`, waveform in and waveform out. Algorithmic latency is
+R − 1 samples (R = product of `model.downsample`), so it is set by the recipe. Loss: L1 + multi-resolution
+STFT (+ optional −SI-SDR). Metrics: PESQ-WB/NB, STOI, SI-SDR, each also for the noisy input as baseline."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pesq import PesqError, pesq
+from pystoi import stoi
+
+from centaurus.data import VoiceBankDemand
+from centaurus.models import CentaurusHourglass, HourglassConfig
+
+from .base import AugmentSpec, EpochItems, Strict, augmented
+from .losses import multi_resolution_stft_loss, si_sdr
+from .plots import plot_spectrograms
+
+SAMPLE_RATE = 16000
+
+
+class DenoiseData(Strict):
+    root: str
+    segment_samples: int = 32768  # training crop; rounded down to a multiple of R
+    valid_count: int = 50  # the last pairs of the train split are held out for validation
+
+
+class DenoiseModel(Strict):
+    channels: list[int] = [16, 32, 64, 96]
+    downsample: list[int] = [4, 4, 2, 2]
+    mode: list[str] = ["s5"]
+    num_states: int = 16
+    state_blocks: int = 4
+    norm: Literal["batch", "layer"] | None = "layer"
+    postact: str | None = "silu"
+    discretization: str = "simplified"
+
+
+class DenoiseLoss(Strict):
+    l1_weight: float = 1.0
+    stft_weight: float = 1.0
+    si_sdr_weight: float = 0.0
+
+
+class _Split(torch.utils.data.Dataset):
+    def __init__(self, base: VoiceBankDemand, indices: range):
+        self.base, self.indices = base, indices
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        return self.base[self.indices[i]]
+
+
+def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    return F.pad(x, (0, -x.shape[-1] % multiple))
+
+
+class DenoiseTask:
+    name, metric, higher_is_better = "denoise", "si_sdr", True
+
+    def __init__(self, *, data: DenoiseData, model: DenoiseModel, loss: DenoiseLoss, augment: AugmentSpec,
+                 seed: int):
+        self.data, self.model_spec, self.loss_spec, self.seed = data, model, loss, seed
+        self.augment = augment.build(seed=seed)  # applied to the noisy input only
+        self.factor = math.prod(model.downsample)
+        self.segment = max(self.factor, data.segment_samples // self.factor * self.factor)
+
+    def model_config(self) -> dict:
+        return dict(in_channels=1, out_channels=1, **self.model_spec.model_dump())
+
+    def build_model(self) -> CentaurusHourglass:
+        return CentaurusHourglass(HourglassConfig(**self.model_config()))
+
+    def latency_samples(self, model) -> int:
+        return model.latency_samples
+
+    def _pairs(self, split: str):
+        if split == "test":
+            return VoiceBankDemand(self.data.root, split="test")
+        base = VoiceBankDemand(self.data.root, split="train")
+        cut = max(len(base) - self.data.valid_count, 1)
+        return _Split(base, range(cut) if split == "train" else range(cut, len(base)))
+
+    def _crop(self, item, generator):
+        noisy, clean = item
+        if noisy.shape[0] < self.segment:
+            noisy, clean = (F.pad(w, (0, self.segment - w.shape[0])) for w in (noisy, clean))
+        start = int(torch.randint(noisy.shape[0] - self.segment + 1, (), generator=generator))
+        noisy, clean = noisy[start:start + self.segment], clean[start:start + self.segment]
+        return augmented(self.augment, noisy, generator), clean
+
+    def dataset(self, split: str, *, train: bool):
+        base = self._pairs(split)
+        return EpochItems(base, self._crop, seed=self.seed) if train else base
+
+    def collate(self, items):
+        return {"noisy": torch.stack([n for n, _ in items])[:, None], "clean": torch.stack([c for _, c in items])}
+
+    def forward(self, model, batch):
+        return model(batch["noisy"])[:, 0]
+
+    def loss(self, batch, outputs):
+        est, ref, spec = outputs.float(), batch["clean"], self.loss_spec
+        total = spec.l1_weight * (est - ref).abs().mean() + spec.stft_weight * multi_resolution_stft_loss(est, ref)
+        if spec.si_sdr_weight:
+            total = total - spec.si_sdr_weight * si_sdr(est, ref).mean()
+        return total
+
+    def decode(self, batch, outputs) -> list[torch.Tensor]:
+        return list(outputs.detach().float().cpu())
+
+    @torch.no_grad()
+    def enhance(self, model, noisy: torch.Tensor, *, device) -> torch.Tensor:
+        """(L,) → (L,): one shot, padded to a multiple of R and trimmed back."""
+        x = _pad_to(noisy, self.factor)[None, None].to(device)
+        return model(x)[0, 0, : noisy.shape[0]].float().cpu()
+
+    @torch.no_grad()
+    def evaluate(self, model, split, *, device, batch_size):
+        model.eval()
+        pairs = self._pairs(split)
+        scores = {k: [] for k in ("pesq_wb", "pesq_nb", "stoi", "si_sdr")}
+        baseline = {k: [] for k in scores}
+        example = None
+        for noisy, clean in pairs:
+            enhanced = self.enhance(model, noisy, device=device)
+            for out, wav in ((scores, enhanced), (baseline, noisy)):
+                for key, value in _measures(clean.numpy(), wav.numpy()).items():
+                    out[key].append(value)
+            example = example or {"noisy": noisy.numpy(), "enhanced": enhanced.numpy(), "clean": clean.numpy()}
+        metrics = {k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()}
+        metrics.update({f"noisy_{k}": float(np.mean(v)) if v else float("nan") for k, v in baseline.items()})
+        metrics["examples"] = len(pairs)
+        return {"metrics": metrics, "_example": example}
+
+    def plots(self, report, out_dir) -> list[Path]:
+        if not report.get("_example"):
+            return []
+        return [plot_spectrograms(report["_example"], Path(out_dir) / "spectrograms.png", sample_rate=SAMPLE_RATE)]
+
+
+def _measures(clean: np.ndarray, wav: np.ndarray) -> dict[str, float]:
+    """PESQ (skipped where the reference has no detectable speech), STOI and SI-SDR of one utterance."""
+    out = {"stoi": float(stoi(clean, wav, SAMPLE_RATE, extended=False)),
+           "si_sdr": float(si_sdr(torch.from_numpy(wav), torch.from_numpy(clean)))}
+    for key, mode in (("pesq_wb", "wb"), ("pesq_nb", "nb")):
+        value = pesq(SAMPLE_RATE, clean, wav, mode, on_error=PesqError.RETURN_VALUES)
+        if value >= -0.5:  # negative error codes mean PESQ could not score the pair
+            out[key] = float(value)
+    return out

@@ -1,0 +1,55 @@
+"""`centaurus eval` and `centaurus info`: metrics, JSON report and plots from a checkpoint; model facts."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .checkpoint import load_model
+from .trainer import resolve_device
+
+SAMPLE_RATE = 16000
+SPLITS = ("train", "valid", "test")
+
+
+def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None, split: str = "test",
+                        out_dir: str | Path | None = None, device: str = "auto") -> dict:
+    """Evaluate on `split` of `data_root` (default: the recipe's own root); write `report.json` and plots
+    into `out_dir` (default `<checkpoint>/eval-<split>`). Returns the report."""
+    from centaurus.errors import RecipeError
+    if split not in SPLITS:
+        raise RecipeError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    recipe, task, model, ckpt = load_model(checkpoint)
+    if data_root is not None:
+        recipe.data.root = str(data_root)
+        task = recipe.build_task()
+    dev = resolve_device(device)
+    report = task.evaluate(model.to(dev), split, device=dev, batch_size=recipe.trainer.eval_batch_size)
+    out = Path(out_dir) if out_dir else ckpt.path / f"eval-{split}"
+    plots = task.plots(report, out)
+    public = {k: v for k, v in report.items() if not k.startswith("_")}
+    public.update(checkpoint=str(ckpt.path), task=task.name, split=split, data_root=recipe.data.root,
+                  step=ckpt.config.get("step"), plots=[str(p) for p in plots])
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".report.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(public, indent=2))
+    os.replace(tmp, out / "report.json")
+    public["report"] = str(out / "report.json")
+    return public
+
+
+def model_info(checkpoint: str | Path) -> dict:
+    """Parameters, MACs per second of audio (torch's FLOP counter on 1 s: matmuls and convolutions; FFTs and
+    elementwise ops are not counted), algorithmic latency and the recipe."""
+    recipe, task, model, ckpt = load_model(checkpoint)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 1, SAMPLE_RATE))
+    latency = task.latency_samples(model)
+    return {"checkpoint": str(ckpt.path), "task": task.name, "step": ckpt.config.get("step"),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "macs_per_second": counter.get_total_flops() // 2,
+            "latency_samples": latency, "latency_ms": 1000 * latency / SAMPLE_RATE,
+            "metrics": ckpt.config.get("metrics", {}), "recipe": recipe.model_dump(mode="json")}

@@ -1,0 +1,175 @@
+"""Recipes: YAML files validated by pydantic models (unknown keys and wrong types are errors), with
+`--set a.b=value` overrides whose values are parsed as YAML and validated like the file itself."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import Field, TypeAdapter, ValidationError
+
+from centaurus.errors import RecipeError
+from centaurus.tasks import (
+    ASRData,
+    ASRDecode,
+    ASRModel,
+    ASRTask,
+    AugmentSpec,
+    DenoiseData,
+    DenoiseLoss,
+    DenoiseModel,
+    DenoiseTask,
+    KWSData,
+    KWSLoss,
+    KWSModel,
+    KWSTask,
+    Strict,
+)
+
+
+class OptimConfig(Strict):
+    lr: float = 3e-3
+    ssm_lr: float = 1e-3  # A and log_dt: own rate, no weight decay
+    weight_decay: float = 0.01
+    betas: list[float] = [0.9, 0.999]
+
+
+class ScheduleConfig(Strict):
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.01  # the cosine ends at this fraction of each group's peak rate
+
+
+class TrainerConfig(Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(16, ge=1)  # global: split over DDP processes
+    eval_batch_size: int = Field(16, ge=1)
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = None
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    compile: bool = False
+    seed: int = 0
+    checkpoint_every: int = Field(500, ge=1)  # steps; a checkpoint is also written at each epoch's end
+    log_every: int = Field(10, ge=1)
+    num_workers: int = Field(0, ge=0)
+    out_dir: str = "runs/default"
+
+
+class Expected(Strict):
+    """The result the recipe is meant to reach, and on what, so a run can be judged against it."""
+
+    metric: str
+    value: float | None = None
+    note: str = ""
+
+
+class Hardware(Strict):
+    description: str
+    hours: float | None = None
+
+
+class _Common(Strict):
+    name: str
+    augment: AugmentSpec = AugmentSpec()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    expected: Expected
+    hardware: Hardware
+
+
+class KWSRecipe(_Common):
+    task: Literal["kws"]
+    data: KWSData
+    model: KWSModel = KWSModel()
+    loss: KWSLoss = KWSLoss()
+
+    def build_task(self) -> KWSTask:
+        return KWSTask(data=self.data, model=self.model, loss=self.loss, augment=self.augment, seed=self.trainer.seed)
+
+
+class DenoiseRecipe(_Common):
+    task: Literal["denoise"]
+    data: DenoiseData
+    model: DenoiseModel = DenoiseModel()
+    loss: DenoiseLoss = DenoiseLoss()
+
+    def build_task(self) -> DenoiseTask:
+        return DenoiseTask(data=self.data, model=self.model, loss=self.loss, augment=self.augment,
+                           seed=self.trainer.seed)
+
+
+class ASRRecipe(_Common):
+    task: Literal["asr"]
+    data: ASRData
+    model: ASRModel = ASRModel()
+    decode: ASRDecode = ASRDecode()
+
+    def build_task(self) -> ASRTask:
+        return ASRTask(data=self.data, model=self.model, decode=self.decode, augment=self.augment,
+                       seed=self.trainer.seed)
+
+
+Recipe = Annotated[Union[KWSRecipe, DenoiseRecipe, ASRRecipe], Field(discriminator="task")]
+_ADAPTER = TypeAdapter(Recipe)
+
+
+def _describe(err: ValidationError) -> str:
+    """The first problem as `key.path: message (got value)`, without the task tag pydantic puts in paths."""
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    if len(loc) > 1 and loc[0] in ("kws", "denoise", "asr"):
+        loc = loc[1:]
+    key = ".".join(loc) or "recipe"
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {key}"
+    if first["type"] == "missing":
+        return f"missing key {key}"
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        given = first["input"].get("task") if isinstance(first.get("input"), dict) else None
+        return "task must be one of kws, denoise, asr" + (f" (got {given!r})" if given is not None else "")
+    return f"{key}: {first['msg']} (got {first['input']!r})"
+
+
+def validate_recipe(data: object, *, source: str) -> KWSRecipe | DenoiseRecipe | ASRRecipe:
+    """Validate a recipe mapping; `source` names it in errors."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as err:
+        raise RecipeError(f"{source}: {_describe(err)}") from None
+
+
+def apply_override(data: dict, assignment: str, *, source: str) -> None:
+    """Apply `a.b.c=value` to nested `data` in place; the value is YAML (`3`, `1e-3`, `[1, 2]`, `null`)."""
+    key, sep, raw = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise RecipeError(f"{source}: bad override {assignment!r}; expected KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{source}: override {key}: value {raw!r} is not valid YAML ({err.problem})") from None
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise RecipeError(f"{source}: override {key}: {'.'.join(parts[:i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()):
+    """Read a YAML recipe, apply overrides, validate. Raises `RecipeError` naming the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = {} if data is None else data
+    if isinstance(data, dict):
+        for assignment in overrides:
+            apply_override(data, assignment, source=str(path))
+    return validate_recipe(data, source=str(path))
