@@ -160,6 +160,7 @@ class SSMLayer(StreamingModule):
             self._cache = {key: ops}
         return ops
 
+    @torch.compiler.disable  # a cached host-side choice, not something to trace
     def contraction_plan(self, batch: int, length: int) -> ssm.ContractionPlan | None:
         """The order the bottleneck modes use for this shape (None for dws/full, which have one path)."""
         if self.mode in ("dws", "full"):
@@ -193,9 +194,15 @@ class SSMLayer(StreamingModule):
                      else torch.einsum("dc,bcl->bdl", self.D_skip, u))
         return y
 
+    # The SSM core runs eagerly under torch.compile: it is complex arithmetic, for which inductor has no
+    # code generation, and its cost is in FFTs and matrix products anyway. The mixer around it compiles.
+    @torch.compiler.disable
+    def _core_full(self, u: torch.Tensor) -> torch.Tensor:
+        return self._zero_state(u, self.operands()).to(u.dtype)
+
     def forward_full(self, u: torch.Tensor) -> torch.Tensor:
         """u: (B, C, L) → y: (B, D, L), from a zero state."""
-        return self.mixer(self._zero_state(u, self.operands()).to(u.dtype))
+        return self.mixer(self._core_full(u))
 
     def init_state(self, batch_size: int, *, device=None, dtype=None) -> torch.Tensor:
         """Zero state: complex (B, *P) — dws (B, C, N), full (B, D, C, N), s5 (B, J·N, 1), neck (B, J, N)."""
@@ -222,19 +229,29 @@ class SSMLayer(StreamingModule):
 
     def forward_chunk(self, u: torch.Tensor, state: torch.Tensor):
         """Next chunk u: (B, C, T) of a stream in `state` → (y: (B, D, T), new state). Exact for any T."""
-        T = u.shape[-1]
-        if T == 0:
+        if u.shape[-1] == 0:
             return u.new_zeros(u.shape[0], self.out_channels, 0), state
+        y, state = self._core_chunk(u, state)
+        return self.mixer(y), state
+
+    @torch.compiler.disable
+    def _core_chunk(self, u: torch.Tensor, state: torch.Tensor):
+        T = u.shape[-1]
         ops = self.operands()
         y = self._zero_state(u, ops)
         weight, log_pole = self._state_weight(state, ops)
         y = y + ssm.power_sum(weight, log_pole, T, shift=1)
         carried = torch.exp(ops.log_pole * T) * state
         new_state = carried + ops.beta * ssm.decayed_sum(self._drive(u, ops), ops.log_pole)
-        return self.mixer(y.to(u.dtype)), new_state
+        return y.to(u.dtype), new_state
 
     def step(self, u_t: torch.Tensor, state: torch.Tensor):
         """One sample: u_t (B, C) → (y_t (B, D), new state). Equal to forward over a sequence."""
+        z, state = self._core_step(u_t, state)
+        return self.mixer(z[..., None].to(u_t.dtype))[..., 0], state
+
+    @torch.compiler.disable
+    def _core_step(self, u_t: torch.Tensor, state: torch.Tensor):
         ops = self.operands()
         drive = self._drive(u_t[..., None], ops)[..., 0].to(ops.log_pole.dtype)
         state = torch.exp(ops.log_pole) * state + ops.beta * drive[..., None]
@@ -246,7 +263,7 @@ class SSMLayer(StreamingModule):
             z = torch.einsum("dm,bm->bd", ops.w_out.to(state.dtype), (ops.readout * state).sum(-1)).real
         if self.D_skip is not None:
             z = z + (self.D_skip * u_t if self.mode == "dws" else u_t @ self.D_skip.T)
-        return self.mixer(z[..., None].to(u_t.dtype))[..., 0], state
+        return z, state
 
     def set_run_mode(self, mode: str) -> None:
         if mode == "inference":

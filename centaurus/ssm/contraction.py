@@ -103,11 +103,16 @@ def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: C
     if plan.order == "project-first":
         x = torch.einsum("mc,bcl->bml", w_in, u)                                   # (B, M', L)
         return torch.einsum("dm,bml->bdl", w_out, fft_conv(x, h.to(x.dtype)))
+    return _frequency_contract(u, h, w_in, w_out, plan.path)
+
+
+@torch.compiler.disable  # complex spectra, as in fft_conv
+def _frequency_contract(u, h, w_in, w_out, path):
     length = u.shape[-1]
     with torch.autocast(u.device.type, enabled=False):
         dtype = torch.float64 if u.dtype == torch.float64 else torch.float32
         cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
         spec = opt_einsum.contract(FREQUENCY_EQUATION, _spectrum(u.to(dtype), length),
                                    _spectrum(h.to(dtype), length), w_in.to(cplx), w_out.to(cplx),
-                                   optimize=list(plan.path), backend="torch")
+                                   optimize=list(path), backend="torch")
         return _causal(spec, length)                                               # (B, D, L)

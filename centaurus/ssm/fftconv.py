@@ -56,6 +56,8 @@ class _FFTConv(torch.autograd.Function):
         return _causal(grad_spec_u, length), grad_k
 
 
+# Kept out of torch.compile: inductor mis-strides complex FFT outputs inside a custom autograd Function.
+@torch.compiler.disable
 def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Causal convolution y[t] = Σ_{s≤t} k[s]·u[t−s], in fp32 (fp64 for double inputs), autocast off.
 

@@ -1,0 +1,66 @@
+"""torch.compile matches eager, and autocast leaves the FFTs and the discretisation in fp32."""
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from centaurus import SSMLayer, set_run_mode
+from centaurus.models import MiniCentaur
+
+
+def _network():
+    return torch.nn.Sequential(
+        SSMLayer(8, 2, 4, mode="dws", norm="layer", use_activations=True),
+        SSMLayer(8, 4, 4, mode="s5", state_blocks=2, discretization="zoh"),
+        SSMLayer(8, 4, 3, mode="full", discretization="bilinear"),
+        SSMLayer(8, 3, 2, mode="neck", state_blocks=2, skip=True),
+    )
+
+
+def test_compiled_model_matches_eager_forward_and_backward():
+    model = _network()
+    x = torch.randn(2, 2, 64, requires_grad=True)
+    y = model(x)
+    (g,) = torch.autograd.grad(y.square().sum(), x)
+    compiled = torch.compile(model)
+    yc = compiled(x)
+    (gc,) = torch.autograd.grad(yc.square().sum(), x)
+    torch.testing.assert_close(yc, y, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gc, g, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_streaming_matches_eager():
+    model = MiniCentaur().eval()
+    x = torch.randn(1, 1, 96)
+    with torch.no_grad():
+        y = model(x)
+        set_run_mode(model, "inference")
+        compiled = torch.compile(model)
+        chunks = torch.cat([compiled(c) for c in x.split(32, -1)], -1)
+    torch.testing.assert_close(chunks, y, rtol=1e-5, atol=1e-6)
+
+
+class _FFTDtypes(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.dtypes = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "fft" in func.__name__:
+            self.dtypes.add(args[0].dtype)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("mode", ["dws", "s5", "neck", "full"])
+def test_bf16_autocast_keeps_ffts_and_discretisation_in_fp32(mode):
+    layer = SSMLayer(8, 4, 4, mode=mode, state_blocks=2)
+    x = torch.randn(2, 4, 128)
+    reference = layer(x)
+    recorder = _FFTDtypes()
+    with torch.autocast("cpu", dtype=torch.bfloat16), recorder:
+        y = layer(x)
+        ops = layer.operands()
+    assert recorder.dtypes and recorder.dtypes <= {torch.float32, torch.complex64}
+    assert ops.log_pole.dtype == torch.complex64 and ops.beta.dtype == torch.complex64
+    assert (y.float() - reference).abs().max() < 0.02 * reference.abs().max()
+    y.float().sum().backward()
+    assert torch.isfinite(layer.A.grad).all()
