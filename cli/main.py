@@ -8,10 +8,12 @@ import typer
 
 from centaurus.errors import CentaurusError
 from centaurus_cli.data import data_app
+from centaurus_cli.demo import demo
 
 app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_app, name="data")
+app.command()(demo)
 
 
 def main() -> None:
