@@ -1,7 +1,8 @@
 """Causal long convolution by FFT with 2L zero padding, with an exact, memory-saving backward (spec §4.1).
 
-Only the inputs u and k are saved; the spectra are recomputed in backward. The "full" variant is processed
-in blocks of output channels, so no (D, C, L+1) spectrum of the whole kernel is ever held at once.
+The input spectrum (2× the size of u) is kept for backward; the kernel spectra of the "full" variant are
+recomputed there instead, block by block over output channels, so no (D, C, L+1) spectrum of the whole
+kernel is ever held at once.
 """
 import torch
 
@@ -25,11 +26,13 @@ def _blocks(out_channels: int, in_channels: int, length: int):
 class _FFTConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k):
-        ctx.save_for_backward(u, k)
         length = u.shape[-1]
         spec_u = _spectrum(u, length)                                         # (B, X, F)
         if k.dim() == 2:                                                      # depthwise: k (X, L)
-            return _causal(spec_u * _spectrum(k, length), length)
+            spec_k = _spectrum(k, length)
+            ctx.save_for_backward(spec_u, spec_k)
+            return _causal(spec_u * spec_k, length)
+        ctx.save_for_backward(spec_u, k)
         out = u.new_empty(u.shape[0], k.shape[0], length)                     # (B, D, L)
         for blk in _blocks(k.shape[0], k.shape[1], length):
             spec_k = _spectrum(k[blk], length)                                # (d, X, F)
@@ -38,21 +41,20 @@ class _FFTConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        u, k = ctx.saved_tensors
-        length = u.shape[-1]
-        spec_u = _spectrum(u, length)
+        spec_u, k = ctx.saved_tensors
+        length = grad.shape[-1]
         spec_g = _spectrum(grad, length)                                      # (B, X|D, F)
-        if k.dim() == 2:
-            spec_k = _spectrum(k, length)
-            grad_u = _causal(spec_g * spec_k.conj(), length)
-            grad_k = _causal((spec_g * spec_u.conj()).sum(0), length)
+        if k.dim() == 2:                                                      # k is the saved spectrum
+            grad_u = _causal(spec_g * k.conj(), length)
+            grad_k = _causal(torch.einsum("bxf,bxf->xf", spec_g, spec_u.conj()), length)
             return grad_u, grad_k
         grad_spec_u = torch.zeros_like(spec_u)
         grad_k = torch.empty_like(k)
+        conj_u = torch.conj_physical(spec_u)  # physical: a lazy conj is resolved per batch inside einsum
         for blk in _blocks(k.shape[0], k.shape[1], length):
-            spec_k = _spectrum(k[blk], length)
-            grad_spec_u += torch.einsum("bdf,dxf->bxf", spec_g[:, blk], torch.conj_physical(spec_k))
-            grad_k[blk] = _causal(torch.einsum("bdf,bxf->dxf", spec_g[:, blk], torch.conj_physical(spec_u)), length)
+            conj_k = torch.conj_physical(_spectrum(k[blk], length))
+            grad_spec_u += torch.einsum("bdf,dxf->bxf", spec_g[:, blk], conj_k)
+            grad_k[blk] = _causal(torch.einsum("bdf,bxf->dxf", spec_g[:, blk], conj_u), length)
         return _causal(grad_spec_u, length), grad_k
 
 

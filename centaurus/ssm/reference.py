@@ -63,6 +63,6 @@ def recurrence_reference(u: torch.Tensor, *, mode: str, discretization: str, rat
 
 def power_sum_reference(weight, log_pole, length, *, shift=0):
     """Re Σ_n weight·p^{l+shift} by materialising the (..., N, L) powers (the tensor the fast path avoids)."""
-    l = torch.arange(length, dtype=torch.float64) + shift
-    powers = torch.exp(log_pole.to(torch.complex128)[..., None] * l)
+    taps = torch.arange(length, dtype=torch.float64) + shift
+    powers = torch.exp(log_pole.to(torch.complex128)[..., None] * taps)
     return (weight.to(torch.complex128)[..., None] * powers).sum(-2).real

@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from centaurus import set_run_mode
-from centaurus.models import (CentaurusClassifier, CentaurusHourglass, ClassifierConfig, HourglassConfig,
-                              MiniCentaur)
+from centaurus.models import (
+    CentaurusClassifier,
+    CentaurusHourglass,
+    ClassifierConfig,
+    HourglassConfig,
+    MiniCentaur,
+)
 
 SIZES = [1, 3, 8, 13, 0, 50, 85, 1, 7, 150]  # 318 samples in odd chunks
 
