@@ -1,5 +1,6 @@
 """Centaurus: real-time audio with deep state-space models."""
-from .layers import SSMLayer, param_groups, streamable, StreamingModule, StreamingSequential, reset_state, set_run_mode
+from .layers import SSMLayer, StreamingModule, StreamingSequential, param_groups, reset_state, set_run_mode, streamable
 
 __version__ = "0.1.0"
-__all__ = ["SSMLayer", "param_groups", "streamable", "StreamingModule", "StreamingSequential", "reset_state", "set_run_mode"]
+__all__ = ["SSMLayer", "StreamingModule", "StreamingSequential", "param_groups", "reset_state", "set_run_mode",
+           "streamable"]
