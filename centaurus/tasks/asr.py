@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from centaurus.data import VOCAB, LibriSpeech, decode_indices, encode_text
-from centaurus.layers import StreamingModule
+from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
+from .frontend import HOP, classifier_config, frontend_latency, with_frontend
 
 SAMPLE_RATE = 16000
 
@@ -30,8 +31,12 @@ class ASRData(Strict):
 
 
 class ASRModel(Strict):
-    channels: list[int] = [64, 128, 128, 256]
-    downsample: list[int] = [4, 4, 5, 5]  # R = 400: 40 frames/s at 16 kHz
+    """Encoder config; 'logmel' frames at 100/s, so `downsample` [2, 2] gives 25 frames/s, while on 'raw'
+    audio [4, 4, 5, 5] (R = 400) gives 40 frames/s."""
+
+    frontend: Literal["raw", "logmel"] = "logmel"
+    channels: list[int] = [128, 128, 256, 256]
+    downsample: list[int] = [1, 2, 1, 2]
     mode: list[str] = ["full", "s5"]
     num_states: int = 16
     state_blocks: int = 4
@@ -119,16 +124,18 @@ class ASRTask:
     def __init__(self, *, data: ASRData, model: ASRModel, decode: ASRDecode, augment: AugmentSpec, seed: int):
         self.data, self.model_spec, self.decode_spec, self.seed = data, model, decode, seed
         self.augment = augment.build(seed=seed)
-        self.factor = math.prod(model.downsample)
+        self.factor = math.prod(model.downsample) * (HOP if model.frontend == "logmel" else 1)
 
     def model_config(self) -> dict:
-        return dict(in_channels=1, num_classes=len(VOCAB), **self.model_spec.model_dump())
+        return {"frontend": self.model_spec.frontend,
+                "classifier": classifier_config(self.model_spec, num_classes=len(VOCAB))}
 
-    def build_model(self) -> CTCEncoder:
-        return CTCEncoder(ClassifierConfig(**self.model_config()))
+    def build_model(self) -> StreamingSequential:
+        config = self.model_config()
+        return with_frontend(config["frontend"], CTCEncoder(ClassifierConfig(**config["classifier"])))
 
     def latency_samples(self, model) -> int:
-        return model.downsample_factor - 1
+        return frontend_latency(model)
 
     def _corpus(self, split: str) -> LibriSpeech:
         splits = {"train": self.data.train_splits, "valid": [self.data.valid_split], "test": [self.data.test_split]}
@@ -148,6 +155,7 @@ class ASRTask:
         wav = torch.stack([F.pad(w, (0, max(lengths) - w.shape[0])) for w, _ in items])[:, None]
         targets = [torch.tensor(encode_text(t), dtype=torch.long) for _, t in items]
         return {"wav": wav, "frames": torch.tensor([n // self.factor for n in lengths]),
+                # Output frames per utterance: what the front end and the down-sampling leave of its samples.
                 "targets": torch.cat(targets), "target_lengths": torch.tensor([len(t) for t in targets]),
                 "text": [t for _, t in items]}
 

@@ -13,9 +13,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from centaurus.audio import load_audio
 from centaurus.data import SpeechCommands
 from centaurus.data.speech_commands import BACKGROUND, SILENCE, UNKNOWN
+from centaurus.layers import StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
+from .frontend import classifier_config, frontend_latency, with_frontend
 from .plots import plot_confusion
 
 SAMPLE_RATE = 16000
@@ -31,8 +33,10 @@ class KWSData(Strict):
 
 
 class KWSModel(Strict):
-    """`ClassifierConfig` without `num_classes`, which the data task decides."""
+    """`ClassifierConfig` without `num_classes` (the data task decides) and `in_channels` (the front end
+    decides): 'logmel' puts a causal 40-band log-mel front end (25 ms windows, 10 ms hop) before it."""
 
+    frontend: Literal["raw", "logmel"] = "logmel"
     channels: list[int] = [32, 64, 64, 128]
     downsample: list[int] = [4, 4, 2, 2]
     mode: list[str] = ["full", "s5"]
@@ -60,13 +64,15 @@ class KWSTask:
         self.classes = task_classes(data.task)
 
     def model_config(self) -> dict:
-        return dict(in_channels=1, num_classes=len(self.classes), **self.model_spec.model_dump())
+        return {"frontend": self.model_spec.frontend,
+                "classifier": classifier_config(self.model_spec, num_classes=len(self.classes))}
 
-    def build_model(self) -> CentaurusClassifier:
-        return CentaurusClassifier(ClassifierConfig(**self.model_config()))
+    def build_model(self) -> StreamingSequential:
+        config = self.model_config()
+        return with_frontend(config["frontend"], CentaurusClassifier(ClassifierConfig(**config["classifier"])))
 
     def latency_samples(self, model) -> int:
-        return model.downsample_factor - 1
+        return frontend_latency(model)
 
     def _speech_commands(self, split: str) -> SpeechCommands:
         d = self.data

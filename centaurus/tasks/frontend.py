@@ -1,0 +1,68 @@
+"""A causal, streamable log-mel front end: frame k covers samples [k·hop, k·hop + n_fft), and is emitted as
+soon as its window is complete, so it adds n_fft − 1 samples of latency and streams at any chunk size."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torchaudio.functional as AF
+
+from centaurus.layers import StreamingModule, StreamingSequential
+
+
+class LogMel(StreamingModule):
+    """(B, 1, L) → (B, n_mels, ⌊(L − n_fft)/hop⌋ + 1) log-mel power frames."""
+
+    def __init__(self, *, sample_rate: int = 16000, n_fft: int = 400, hop: int = 160, n_mels: int = 40):
+        super().__init__()
+        self.n_fft, self.hop, self.n_mels = n_fft, hop, n_mels
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        fbank = AF.melscale_fbanks(n_fft // 2 + 1, 20.0, sample_rate / 2, n_mels, sample_rate)
+        self.register_buffer("fbank", fbank, persistent=False)
+
+    @property
+    def latency_samples(self) -> int:
+        return self.n_fft - 1
+
+    def _frames(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] < self.n_fft:
+            return x.new_zeros(x.shape[0], self.n_mels, 0)
+        with torch.autocast(x.device.type, enabled=False):  # FFTs and logs stay in float32
+            frames = x[:, 0].float().unfold(-1, self.n_fft, self.hop) * self.window
+            power = torch.fft.rfft(frames).abs().pow(2)
+            return (power @ self.fbank + 1e-6).log().transpose(1, 2)
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return None  # no pending samples yet
+
+    def forward_full(self, x):
+        return self._frames(x)
+
+    def forward_chunk(self, x, state):
+        x = x if state is None else torch.cat([state, x], dim=-1)
+        count = (x.shape[-1] - self.n_fft) // self.hop + 1 if x.shape[-1] >= self.n_fft else 0
+        return self._frames(x), x[..., count * self.hop:]
+
+
+HOP = 160
+N_MELS = 40
+
+
+def classifier_config(spec, *, num_classes: int) -> dict:
+    """`ClassifierConfig` fields from a KWS/ASR model section: `in_channels` follows the front end."""
+    fields = spec.model_dump(exclude={"frontend"})
+    return dict(in_channels=N_MELS if spec.frontend == "logmel" else 1, num_classes=num_classes, **fields)
+
+
+def with_frontend(frontend: str, network: StreamingModule) -> StreamingSequential:
+    """`network` behind the named front end ('raw' passes the waveform through). Log-mel values sit far
+    from zero; a per-band BatchNorm (pointwise in time, so still causal) brings them to unit scale."""
+    first = [LogMel(hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)] if frontend == "logmel" else []
+    return StreamingSequential(*first, network)
+
+
+def frontend_latency(model: StreamingSequential) -> int:
+    """Samples the last output waits for: the front end's window plus the network's down-sampling window."""
+    front, network = model.layers[0], model.layers[-1]
+    if not isinstance(front, LogMel):
+        return network.downsample_factor - 1
+    return front.latency_samples + (network.downsample_factor - 1) * front.hop
