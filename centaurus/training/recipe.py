@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import re
+
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -111,6 +113,7 @@ class ASRRecipe(_Common):
 
 Recipe = Annotated[Union[KWSRecipe, DenoiseRecipe, ASRRecipe], Field(discriminator="task")]
 _ADAPTER = TypeAdapter(Recipe)
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _describe(err: ValidationError) -> str:
@@ -148,6 +151,8 @@ def apply_override(data: dict, assignment: str, *, source: str) -> None:
         raise RecipeError(f"{source}: bad override {assignment!r}; expected KEY.PATH=VALUE")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            value = float(value)  # PyYAML (YAML 1.1) reads 1e-3 as a string
     except yaml.YAMLError as err:
         raise RecipeError(f"{source}: override {key}: value {raw!r} is not valid YAML ({err.problem})") from None
     node = data

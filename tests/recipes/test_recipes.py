@@ -1,0 +1,27 @@
+"""Every shipped recipe validates; overrides are typed and checked like the file."""
+from pathlib import Path
+
+import pytest
+
+from centaurus.errors import RecipeError
+from centaurus.training import load_recipe
+
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_recipe_validates(path):
+    recipe = load_recipe(path)
+    assert recipe.task == path.parent.name and recipe.hardware.description and recipe.expected.metric
+
+
+def test_overrides_are_typed():
+    path = RECIPES[0]
+    recipe = load_recipe(path, ["trainer.epochs=3", "data.root=/elsewhere", "optim.lr=1e-3"])
+    assert recipe.trainer.epochs == 3 and recipe.data.root == "/elsewhere" and recipe.optim.lr == 1e-3
+    with pytest.raises(RecipeError, match=r"unknown key trainer\.nope"):
+        load_recipe(path, ["trainer.nope=1"])
+    with pytest.raises(RecipeError, match=r"trainer\.batch_size: Input should be a valid integer"):
+        load_recipe(path, ["trainer.batch_size=1.5"])
+    with pytest.raises(RecipeError, match="expected KEY.PATH=VALUE"):
+        load_recipe(path, ["trainer.epochs"])
