@@ -14,10 +14,12 @@ SAMPLE_RATE = 16000
 
 def demo(chunk_ms: float = typer.Option(10.0, help="chunk length in milliseconds"),
          seconds: float = typer.Option(2.0, help="length of the generated signal"),
-         seed: int = typer.Option(0, help="seed of the model's initial weights")) -> None:
+         seed: int = typer.Option(0, help="seed of the model's initial weights"),
+         threads: int = typer.Option(1, help="torch threads; one suits small real-time chunks")) -> None:
     """Stream a chirp through MiniCentaur chunk by chunk and check it equals one-shot processing."""
-    if chunk_ms <= 0 or seconds <= 0:
-        raise typer.BadParameter("chunk-ms and seconds must be positive")
+    if chunk_ms <= 0 or seconds <= 0 or threads < 1:
+        raise typer.BadParameter("chunk-ms, seconds and threads must be positive")
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = MiniCentaur().eval()
     t = torch.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE

@@ -21,6 +21,14 @@ from .blocks import TIME_NORMS, act_block
 from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
+_DENSE_BASIS_LIMIT = 2**20  # complex entries of one cached streaming basis
+# Per mode: state readout (weight, P) → (B, ·, T) and drive update (drive, Q) → state shape.
+_DENSE_EQUATIONS = {
+    "dws": ("bcn,cnt->bct", "bct,cnt->bcn"),
+    "full": ("bdcn,dcnt->bdt", "bct,dcnt->bdcn"),
+    "s5": ("bdmn,mnt->bdt", "bmt,mnt->bmn"),
+    "neck": ("bdmn,mnt->bdt", "bmt,mnt->bmn"),
+}
 DT_INITS = ("geomspace", "geomspace-modes", "log-uniform")
 
 
@@ -128,8 +136,10 @@ class SSMLayer(StreamingModule):
             self.D_skip = None
 
     # ----------------------------------------------------------------------------------------- operands
-    def _version_key(self, device, length=None):
-        return (tuple((id(p), p._version) for p in self.parameters(recurse=False)), device, self.rate)
+    def _version_key(self, device):
+        """Changes whenever a cached operand could: any in-place update, a new tensor, a cast, a move, a rate."""
+        params = tuple((id(p), p.data_ptr(), p._version, p.dtype) for p in self.parameters(recurse=False))
+        return params, device, self.rate
 
     def operands(self) -> Operands:
         """Discretise the current parameters in fp32 (fp64 for a double layer), autocast off."""
@@ -239,11 +249,32 @@ class SSMLayer(StreamingModule):
         T = u.shape[-1]
         ops = self.operands()
         y = self._zero_state(u, ops)
-        weight, log_pole = self._state_weight(state, ops)
-        y = y + ssm.power_sum(weight, log_pole, T, shift=1)
-        carried = torch.exp(ops.log_pole * T) * state
-        new_state = carried + ops.beta * ssm.decayed_sum(self._drive(u, ops), ops.log_pole)
+        bases = self._stream_bases(ops, T)
+        if bases is None:  # long chunks: blocked power sums, never (…, N, T) tensors
+            weight, log_pole = self._state_weight(state, ops)
+            y = y + ssm.power_sum(weight, log_pole, T, shift=1)
+            driven = ssm.decayed_sum(self._drive(u, ops), ops.log_pole)
+        else:
+            readout, update = _DENSE_EQUATIONS[self.mode]
+            P, Q = bases
+            weight = ops.readout * state
+            if self.mode in ("s5", "neck"):
+                weight = ops.w_out.to(state.dtype)[:, :, None] * weight[:, None]           # (B, D, M, N')
+            y = y + torch.einsum(readout, weight, P).real
+            drive = u if self.mode == "full" else self._drive(u, ops)
+            driven = torch.einsum(update, drive.to(P.dtype), Q)
+        new_state = torch.exp(ops.log_pole * T) * state + ops.beta * driven
         return y.to(u.dtype), new_state
+
+    def _stream_bases(self, ops: Operands, length: int):
+        """P = p^{l+1} and Q = p^{T−1−l}, (…, N, T), cached per chunk length T (spec §5.2); None if too big."""
+        if ops.log_pole.numel() * length > _DENSE_BASIS_LIMIT or torch.is_grad_enabled():
+            return None
+        key = ("bases", length, self._version_key(ops.log_pole.device))
+        if key not in self._cache:
+            taps = torch.arange(length, device=ops.log_pole.device, dtype=ops.log_pole.real.dtype)
+            self._cache[key] = (ssm.powers(ops.log_pole, taps + 1), ssm.powers(ops.log_pole, length - 1 - taps))
+        return self._cache[key]
 
     def step(self, u_t: torch.Tensor, state: torch.Tensor):
         """One sample: u_t (B, C) → (y_t (B, D), new state). Equal to forward over a sequence."""

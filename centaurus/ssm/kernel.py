@@ -19,8 +19,8 @@ def _real_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return torch.float64 if wide else torch.float32
 
 
-def _powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
-    """p^e for every exponent: complex (..., N, E)."""
+def powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
+    """p^e for every exponent: complex (..., N, E). Materialises N·E powers: for short E only."""
     return torch.exp(log_pole[..., None] * exponents)
 
 
@@ -43,8 +43,8 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
         inner, outer = _block(length)
         r = torch.arange(inner, device=log_pole.device, dtype=real)
         k = torch.arange(outer, device=log_pole.device, dtype=real) * inner + shift
-        near = _powers(log_pole, r)                                          # (..., N, T)
-        far = weight[..., None] * _powers(log_pole, k)                       # (..., N, K)
+        near = powers(log_pole, r)                                          # (..., N, T)
+        far = weight[..., None] * powers(log_pole, k)                       # (..., N, K)
         # Re(a·b) = Re a·Re b − Im a·Im b, as one real matrix product over the stacked axis 2N
         far = torch.cat([far.real, -far.imag], dim=-2).transpose(-1, -2)     # (..., K, 2N)
         near = torch.cat([near.real, near.imag], dim=-2)                     # (..., 2N, T)
@@ -74,8 +74,8 @@ def decayed_sum(drive: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
         drive = torch.nn.functional.pad(drive, (outer * inner - length, 0))  # left-pad: last sample aligns
         blocks = drive.unflatten(-1, (outer, inner))                          # (..., K, T)
         r = torch.arange(inner - 1, -1, -1, device=log_pole.device, dtype=real)
-        near = _powers(log_pole, r).transpose(-1, -2)                         # (..., T, N): p^{T−1−r}
+        near = powers(log_pole, r).transpose(-1, -2)                         # (..., T, N): p^{T−1−r}
         ends = torch.complex(blocks @ near.real, blocks @ near.imag)          # (..., K, N)
         k = torch.arange(outer - 1, -1, -1, device=log_pole.device, dtype=real) * inner
-        far = _powers(log_pole, k).transpose(-1, -2)                          # (..., K, N): p^{(K−1−k)T}
+        far = powers(log_pole, k).transpose(-1, -2)                          # (..., K, N): p^{(K−1−k)T}
         return (far * ends).sum(-2)                                           # (..., N)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from centaurus import SSMLayer, param_groups
+from centaurus.layers import ssm_layer
 from centaurus.ssm import power_sum
 from centaurus.ssm.reference import recurrence_reference
 
@@ -71,8 +72,12 @@ def _random_splits(length, generator):
     return sizes
 
 
-@pytest.mark.parametrize("mode,discretization", itertools.product(MODES, DISCRETIZATIONS))
-def test_chunked_equals_one_shot_and_step_equals_forward(mode, discretization):
+@pytest.mark.parametrize("mode,discretization,dense", [(m, d, True) for m in MODES for d in DISCRETIZATIONS]
+                         + [(m, "zoh", False) for m in MODES])
+def test_chunked_equals_one_shot_and_step_equals_forward(mode, discretization, dense, monkeypatch):
+    """Both streaming paths: cached dense P/Q bases, and blocked power sums for long chunks."""
+    if not dense:
+        monkeypatch.setattr(ssm_layer, "_DENSE_BASIS_LIMIT", 0)
     layer = _perturbed(mode, J=2, discretization=discretization, skip=True, use_activations=True)
     u = torch.randn(2, 3, 120)
     with torch.no_grad():
