@@ -6,7 +6,7 @@ kernel is ever held at once.
 """
 import torch
 
-_BLOCK_BYTES = 96 * 2**20  # spectrum bytes per block of output channels
+_BLOCK_BYTES = 64 * 2**20  # spectrum bytes per block of output channels
 
 
 def _spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -23,6 +23,16 @@ def _blocks(out_channels: int, in_channels: int, length: int):
     return [slice(s, min(s + size, out_channels)) for s in range(0, out_channels, size)]
 
 
+def _frequency_major(spec: torch.Tensor, order: tuple[int, int, int]) -> torch.Tensor:
+    """A contiguous (F, ·, ·) copy: complex bmm is fast on it, while einsum's strided layout loops per bin."""
+    return spec.permute(*order).contiguous()
+
+
+def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tensor:
+    """irfft along the leading frequency axis of (F, P, Q), cropped to L: (P, Q, L)."""
+    return torch.fft.irfft(spec, n=2 * length, dim=0)[:length].permute(1, 2, 0)
+
+
 class _FFTConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k):
@@ -32,30 +42,34 @@ class _FFTConv(torch.autograd.Function):
             spec_k = _spectrum(k, length)
             ctx.save_for_backward(spec_u, spec_k)
             return _causal(spec_u * spec_k, length)
+        spec_u = _frequency_major(spec_u, (2, 0, 1))                          # (F, B, X)
         ctx.save_for_backward(spec_u, k)
         out = u.new_empty(u.shape[0], k.shape[0], length)                     # (B, D, L)
         for blk in _blocks(k.shape[0], k.shape[1], length):
-            spec_k = _spectrum(k[blk], length)                                # (d, X, F)
-            out[:, blk] = _causal(torch.einsum("bxf,dxf->bdf", spec_u, spec_k), length)
+            spec_k = _frequency_major(_spectrum(k[blk], length), (2, 1, 0))   # (F, X, d)
+            out[:, blk] = _causal_from_frequency_major(torch.bmm(spec_u, spec_k), length)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         spec_u, k = ctx.saved_tensors
         length = grad.shape[-1]
-        spec_g = _spectrum(grad, length)                                      # (B, X|D, F)
-        if k.dim() == 2:                                                      # k is the saved spectrum
+        if k.dim() == 2:                                                      # both saved are spectra
+            spec_g = _spectrum(grad, length)                                  # (B, X, F)
             grad_u = _causal(spec_g * k.conj(), length)
             grad_k = _causal(torch.einsum("bxf,bxf->xf", spec_g, spec_u.conj()), length)
             return grad_u, grad_k
-        grad_spec_u = torch.zeros_like(spec_u)
+        spec_g = _frequency_major(_spectrum(grad, length), (2, 0, 1))         # (F, B, D)
+        conj_u_t = torch.conj_physical(spec_u).transpose(1, 2)                # (F, X, B)
+        grad_spec_u = torch.zeros_like(spec_u)                                # (F, B, X)
         grad_k = torch.empty_like(k)
-        conj_u = torch.conj_physical(spec_u)  # physical: a lazy conj is resolved per batch inside einsum
         for blk in _blocks(k.shape[0], k.shape[1], length):
-            conj_k = torch.conj_physical(_spectrum(k[blk], length))
-            grad_spec_u += torch.einsum("bdf,dxf->bxf", spec_g[:, blk], conj_k)
-            grad_k[blk] = _causal(torch.einsum("bdf,bxf->dxf", spec_g[:, blk], conj_u), length)
-        return _causal(grad_spec_u, length), grad_k
+            conj_k = torch.conj_physical(_spectrum(k[blk], length))           # (d, X, F)
+            g = spec_g[:, :, blk]                                             # (F, B, d)
+            grad_spec_u += torch.bmm(g, _frequency_major(conj_k, (2, 0, 1)))  # (F, B, d) @ (F, d, X)
+            grad_spec_k = torch.bmm(conj_u_t, g)                              # (F, X, d)
+            grad_k[blk] = _causal_from_frequency_major(grad_spec_k, length).permute(1, 0, 2)
+        return _causal_from_frequency_major(grad_spec_u, length), grad_k
 
 
 # Kept out of torch.compile: inductor mis-strides complex FFT outputs inside a custom autograd Function.
