@@ -30,6 +30,7 @@ _DENSE_EQUATIONS = {
     "neck": ("bdmn,mnt->bdt", "bmt,mnt->bmn"),
 }
 DT_INITS = ("geomspace", "geomspace-modes", "log-uniform")
+PROJECTION_INITS = ("reference", "random")
 
 
 class Operands(NamedTuple):
@@ -59,6 +60,9 @@ class SSMLayer(StreamingModule):
         complex_readout: add imaginary readout weights (zero-initialised) so the sine components are reachable.
         use_activations, norm, postact, dropout: the post-SSM act block (spec §3.1).
         mixer_act: dws only, whether act(C) precedes the 1×1 conv (reference: always).
+        projection_init: 'reference' sets B (and E of dws/full) to constants, as the reference does; then
+            every bottleneck mode sees only the channel sum until training breaks the symmetry. 'random'
+            draws them from 𝒩(0, 1/fan-in) instead.
         generator: torch.Generator for the random initial values (default: torch's global RNG).
     """
 
@@ -67,7 +71,8 @@ class SSMLayer(StreamingModule):
                  dt_min: float = 1e-3, dt_max: float = 1e-1, dt_init: str = "geomspace", rate: float = 1.0,
                  skip: bool = False, complex_readout: bool = False, use_activations: bool = False,
                  norm: str | None = "batch", postact: str | None = "relu", dropout: float | None = None,
-                 mixer_act: bool = True, generator: torch.Generator | None = None):
+                 mixer_act: bool = True, projection_init: str = "reference",
+                 generator: torch.Generator | None = None):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -75,13 +80,15 @@ class SSMLayer(StreamingModule):
             raise ValueError(f"discretization must be one of {ssm.DISCRETIZATIONS}, got {discretization!r}")
         if dt_init not in DT_INITS:
             raise ValueError(f"dt_init must be one of {DT_INITS}, got {dt_init!r}")
+        if projection_init not in PROJECTION_INITS:
+            raise ValueError(f"projection_init must be one of {PROJECTION_INITS}, got {projection_init!r}")
         if min(num_states, in_channels, out_channels, state_blocks or 1) < 1 or rate <= 0:
             raise ValueError("num_states, channels and state_blocks must be ≥ 1, and rate > 0")
         self.mode, self.discretization, self.rate = mode, discretization, float(rate)
         self.num_states, self.in_channels, self.out_channels = num_states, in_channels, out_channels
         self.state_blocks = state_blocks or 1
         self.complex_readout = complex_readout
-        self._init_parameters(init, dt_min, dt_max, dt_init, skip, generator)
+        self._init_parameters(init, dt_min, dt_max, dt_init, skip, projection_init == "random", generator)
         act = dict(norm=norm, postact=postact, dropout=dropout)
         tail = [act_block(out_channels, **act)] if use_activations else []
         if mode == "dws":
@@ -92,7 +99,7 @@ class SSMLayer(StreamingModule):
         self._cache: dict = {}
 
     # ----------------------------------------------------------------------------------------- parameters
-    def _init_parameters(self, init, dt_min, dt_max, dt_init, skip, generator):
+    def _init_parameters(self, init, dt_min, dt_max, dt_init, skip, random_projections, generator):
         N, C, D, J = self.num_states, self.in_channels, self.out_channels, self.state_blocks
         base = ssm.poles_to_A(ssm.init_poles(init, N, generator=generator))           # (N, 2)
         dt_axis, a_shape, dt_shape = {
@@ -115,16 +122,19 @@ class SSMLayer(StreamingModule):
         def randn(*shape, std):
             return torch.randn(*shape, generator=generator) * std
 
+        def projection(*shape, std):  # the reference's constant, or a random draw of the same scale
+            return randn(*shape, std=std) if random_projections else torch.full(shape, std)
+
         M = J * N
         if self.mode == "dws":
-            self.E = nn.Parameter(torch.full((C, N), N ** -0.5))
+            self.E = nn.Parameter(projection(C, N, std=N ** -0.5))
         elif self.mode == "full":
-            self.E = nn.Parameter(torch.full((D, C, N), C ** -0.5))
+            self.E = nn.Parameter(projection(D, C, N, std=C ** -0.5))
         elif self.mode == "s5":
-            self.B = nn.Parameter(torch.full((M, C), C ** -0.5))
+            self.B = nn.Parameter(projection(M, C, std=C ** -0.5))
             self.C = nn.Parameter(randn(D, M, std=math.sqrt(2 / M)))
         else:
-            self.B = nn.Parameter(torch.full((J, C), C ** -0.5))
+            self.B = nn.Parameter(projection(J, C, std=C ** -0.5))
             self.C = nn.Parameter(randn(D, J, std=math.sqrt(2 / M)))  # reference fan-in J·N
             self.E = nn.Parameter(randn(J, N, std=math.sqrt(2)))
         if self.complex_readout:

@@ -226,3 +226,15 @@ def test_full_mode_never_materialises_states_times_length():
         layer(u).square().sum().backward()
     assert LargestTensor.largest < D * C * N * L / 4
     assert layer.A.grad is not None and layer.E.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_random_projection_init_breaks_the_channel_symmetry(mode):
+    """With reference init, `full` and bottleneck modes respond only to the channel sum at first."""
+    u = torch.randn(1, 3, 32)
+    swapped = u[:, [1, 0, 2]]
+    for projection_init, symmetric in (("reference", mode != "dws"), ("random", False)):
+        layer = SSMLayer(4, 3, 5, mode=mode, projection_init=projection_init, norm=None).eval()
+        with torch.no_grad():
+            same = torch.allclose(layer._core_full(u), layer._core_full(swapped), atol=1e-7)
+        assert same == symmetric, projection_init
