@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import ssm
-from .blocks import TIME_NORMS, act_block
+from .blocks import TIME_NORMS, PointwiseConv1d, act_block
 from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
@@ -93,7 +93,7 @@ class SSMLayer(StreamingModule):
         tail = [act_block(out_channels, **act)] if use_activations else []
         if mode == "dws":
             head = [act_block(in_channels, **act)] if mixer_act else []
-            self.mixer = nn.Sequential(*head, nn.Conv1d(in_channels, out_channels, 1, bias=False), *tail)
+            self.mixer = nn.Sequential(*head, PointwiseConv1d(in_channels, out_channels), *tail)
         else:
             self.mixer = tail[0] if tail else nn.Identity()
         self._cache: dict = {}

@@ -238,3 +238,12 @@ def test_random_projection_init_breaks_the_channel_symmetry(mode):
         with torch.no_grad():
             same = torch.allclose(layer._core_full(u), layer._core_full(swapped), atol=1e-7)
         assert same == symmetric, projection_init
+
+
+def test_pointwise_conv_equals_conv1d():
+    from centaurus.layers.blocks import PointwiseConv1d
+    pointwise = PointwiseConv1d(3, 5, bias=True)
+    conv = torch.nn.Conv1d(3, 5, 1)
+    conv.load_state_dict(pointwise.state_dict())
+    x = torch.randn(2, 3, 7)
+    torch.testing.assert_close(pointwise(x), conv(x))
