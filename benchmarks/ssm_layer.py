@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from centaurus import SSMLayer
+from centaurus import SSMLayer, set_run_mode
+from centaurus.models import MiniCentaur
 from centaurus.ssm import choose_contraction
 
 CASES = [("dws", 1), ("s5", 1), ("neck", 1), ("s5", 4), ("neck", 4), ("full", 1)]
@@ -69,6 +70,27 @@ def run_case(mode: str, blocks: int, impl: str, length: int, reps: int) -> dict:
                 growth_gb=(peak - before) / 1e6)
 
 
+def streaming_errors(length: int) -> list[tuple[str, float]]:
+    """Max |chunked − one-shot| in fp32 over `length` samples, chunks of 160 and of 1601 samples."""
+    torch.manual_seed(0)
+    x = torch.randn(1, CHANNELS, length)
+    networks = [("MiniCentaur", MiniCentaur())]
+    networks += [(f"{m} layer 64→64", SSMLayer(STATES, CHANNELS, CHANNELS, mode=m, state_blocks=4))
+                 for m in ("dws", "s5", "neck", "full")]
+    errors = []
+    for name, model in networks:
+        model.eval()
+        inputs = x[:, :1] if name == "MiniCentaur" else x
+        with torch.no_grad():
+            one_shot = model(inputs)
+            for chunk in (160, 1601):
+                set_run_mode(model, "inference")
+                chunked = torch.cat([model(c) for c in inputs.split(chunk, -1)], -1)
+                errors.append((f"{name}, chunks of {chunk}", (chunked - one_shot).abs().max().item()))
+                set_run_mode(model, "training")
+    return errors
+
+
 def in_subprocess(mode, blocks, impl, length, reps) -> dict:
     cmd = [sys.executable, __file__, "--case", mode, str(blocks), impl, str(length), str(reps)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -101,6 +123,9 @@ def main() -> None:
             _row(f"{mode} J={blocks}", naive_length, short, naive)
             naive = dict(error="too big")  # the naive basis alone is D·C·N·L·4 B = 4.2 GB here
         _row(f"{mode} J={blocks}", args.length, ours, naive)
+    print(f"\nstreaming, max |chunked − one-shot| over {args.length} samples (target ≤ 1e-5):")
+    for name, error in streaming_errors(args.length):
+        print(f"  {name:<32}{error:.1e}")
     print("\ncontraction order chosen per shape:")
     print(f"  {'mode':<9}{'B':>4}{'C':>5}{'D':>5}{'M':>5}{'N':>4}{'L':>7}  order")
     for mode, blocks in (("s5", 1), ("s5", 4), ("s5", 16), ("neck", 4)):

@@ -57,7 +57,7 @@ class _FFTConv(torch.autograd.Function):
         if k.dim() == 2:                                                      # both saved are spectra
             spec_g = _spectrum(grad, length)                                  # (B, X, F)
             grad_u = _causal(spec_g * k.conj(), length)
-            grad_k = _causal(torch.einsum("bxf,bxf->xf", spec_g, spec_u.conj()), length)
+            grad_k = _causal((spec_g * spec_u.conj()).sum(0), length)  # einsum would bmm 1×B·B×1 per bin
             return grad_u, grad_k
         spec_g = _frequency_major(_spectrum(grad, length), (2, 0, 1))         # (F, B, D)
         conj_u_t = torch.conj_physical(spec_u).transpose(1, 2)                # (F, X, B)
