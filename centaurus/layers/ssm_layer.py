@@ -18,17 +18,11 @@ from torch import nn
 
 from .. import ssm
 from .blocks import TIME_NORMS, PointwiseConv1d, act_block
+from .chunk_plan import ChunkPlan, build_plan, plan_size, run_plan
 from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
-_DENSE_BASIS_LIMIT = 2**20  # complex entries of one cached streaming basis
-# Per mode: state readout (weight, P) → (B, ·, T) and drive update (drive, Q) → state shape.
-_DENSE_EQUATIONS = {
-    "dws": ("bcn,cnt->bct", "bct,cnt->bcn"),
-    "full": ("bdcn,dcnt->bdt", "bct,dcnt->bdcn"),
-    "s5": ("bdmn,mnt->bdt", "bmt,mnt->bmn"),
-    "neck": ("bdmn,mnt->bdt", "bmt,mnt->bmn"),
-}
+_PLAN_LIMIT = 2**24  # entries of the largest tensor of a cached chunk plan
 DT_INITS = ("geomspace", "geomspace-modes", "log-uniform")
 PROJECTION_INITS = ("reference", "random")
 
@@ -258,32 +252,31 @@ class SSMLayer(StreamingModule):
     def _core_chunk(self, u: torch.Tensor, state: torch.Tensor):
         T = u.shape[-1]
         ops = self.operands()
-        y = self._zero_state(u, ops)
-        bases = self._stream_bases(ops, T)
-        if bases is None:  # long chunks: blocked power sums, never (…, N, T) tensors
+        real_state = not state.is_complex()  # (…, 2) pairs: the form exported graphs carry
+        plan = self._chunk_plan(ops, T)
+        with torch.autocast(u.device.type, enabled=False):
+            if plan is not None:
+                s_re, s_im = (state[..., 0], state[..., 1]) if real_state else (state.real, state.imag)
+                y, s_re, s_im = run_plan(plan, u.to(s_re.dtype), s_re, s_im)
+                new_state = torch.stack([s_re, s_im], -1) if real_state else torch.complex(s_re, s_im)
+                return y.to(u.dtype), new_state
+            state = torch.view_as_complex(state.contiguous()) if real_state else state
+            y = self._zero_state(u, ops)  # long chunks: FFT and blocked power sums, no (…, N, T) tensors
             weight, log_pole = self._state_weight(state, ops)
             y = y + ssm.power_sum(weight, log_pole, T, shift=1)
             driven = ssm.decayed_sum(self._drive(u, ops), ops.log_pole)
-        else:
-            readout, update = _DENSE_EQUATIONS[self.mode]
-            P, Q = bases
-            weight = ops.readout * state
-            if self.mode in ("s5", "neck"):
-                weight = ops.w_out.to(state.dtype)[:, :, None] * weight[:, None]           # (B, D, M, N')
-            y = y + torch.einsum(readout, weight, P).real
-            drive = u if self.mode == "full" else self._drive(u, ops)
-            driven = torch.einsum(update, drive.to(P.dtype), Q)
-        new_state = torch.exp(ops.log_pole * T) * state + ops.beta * driven
-        return y.to(u.dtype), new_state
+            new_state = torch.exp(ops.log_pole * T) * state + ops.beta * driven
+        return y.to(u.dtype), torch.view_as_real(new_state) if real_state else new_state
 
-    def _stream_bases(self, ops: Operands, length: int):
-        """P = p^{l+1} and Q = p^{T−1−l}, (…, N, T), cached per chunk length T (spec §5.2); None if too big."""
-        if ops.log_pole.numel() * length > _DENSE_BASIS_LIMIT or torch.is_grad_enabled():
+    def _chunk_plan(self, ops: Operands, length: int) -> ChunkPlan | None:
+        """The real-arithmetic plan for chunks of `length`, cached; None while training or when too large."""
+        channels = ops.w_in.shape[0] * (2 if ops.w_out.is_complex() else 1) if ops.w_in is not None \
+            else math.prod(ops.log_pole.shape[:-1])
+        if torch.is_grad_enabled() or plan_size(ops.log_pole.numel(), channels, length) > _PLAN_LIMIT:
             return None
-        key = ("bases", length, self._version_key(ops.log_pole.device))
+        key = ("plan", length, self._version_key(ops.log_pole.device))
         if key not in self._cache:
-            taps = torch.arange(length, device=ops.log_pole.device, dtype=ops.log_pole.real.dtype)
-            self._cache[key] = (ssm.powers(ops.log_pole, taps + 1), ssm.powers(ops.log_pole, length - 1 - taps))
+            self._cache[key] = build_plan(self.mode, ops, length=length, skip=self.D_skip)
         return self._cache[key]
 
     def step(self, u_t: torch.Tensor, state: torch.Tensor):

@@ -75,9 +75,9 @@ def _random_splits(length, generator):
 @pytest.mark.parametrize("mode,discretization,dense", [(m, d, True) for m in MODES for d in DISCRETIZATIONS]
                          + [(m, "zoh", False) for m in MODES])
 def test_chunked_equals_one_shot_and_step_equals_forward(mode, discretization, dense, monkeypatch):
-    """Both streaming paths: cached dense P/Q bases, and blocked power sums for long chunks."""
+    """Both streaming paths: the cached real-arithmetic chunk plan, and FFT + blocked sums for long chunks."""
     if not dense:
-        monkeypatch.setattr(ssm_layer, "_DENSE_BASIS_LIMIT", 0)
+        monkeypatch.setattr(ssm_layer, "_PLAN_LIMIT", 0)
     layer = _perturbed(mode, J=2, discretization=discretization, skip=True, use_activations=True)
     u = torch.randn(2, 3, 120)
     with torch.no_grad():
