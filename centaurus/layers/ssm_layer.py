@@ -10,6 +10,7 @@ real (optionally complex) weights:
 
 s5 and neck share the bottleneck form (W_in, W_out, per-channel weights) of `centaurus.ssm.contraction`.
 """
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -91,6 +92,7 @@ class SSMLayer(StreamingModule):
         else:
             self.mixer = tail[0] if tail else nn.Identity()
         self._cache: dict = {}
+        self._pinned_key = None  # set by `pinned_caches` while a tracer swaps the parameters' storage
 
     # ----------------------------------------------------------------------------------------- parameters
     def _init_parameters(self, init, dt_min, dt_max, dt_init, skip, random_projections, generator):
@@ -142,6 +144,8 @@ class SSMLayer(StreamingModule):
     # ----------------------------------------------------------------------------------------- operands
     def _version_key(self, device):
         """Changes whenever a cached operand could: any in-place update, a new tensor, a cast, a move, a rate."""
+        if self._pinned_key is not None:
+            return self._pinned_key
         params = tuple((id(p), p.data_ptr(), p._version, p.dtype) for p in self.parameters(recurse=False))
         return params, device, self.rate
 
@@ -250,7 +254,7 @@ class SSMLayer(StreamingModule):
 
     @torch.compiler.disable
     def _core_chunk(self, u: torch.Tensor, state: torch.Tensor):
-        T = u.shape[-1]
+        T = int(u.shape[-1])  # a plain int even under tracing, where shapes become tensors
         ops = self.operands()
         real_state = not state.is_complex()  # (…, 2) pairs: the form exported graphs carry
         plan = self._chunk_plan(ops, T)
@@ -311,3 +315,20 @@ class SSMLayer(StreamingModule):
     def extra_repr(self) -> str:
         return (f"{self.num_states}, {self.in_channels}, {self.out_channels}, mode={self.mode!r}, "
                 f"state_blocks={self.state_blocks}, discretization={self.discretization!r}, rate={self.rate}")
+
+
+@contextlib.contextmanager
+def pinned_caches(model: nn.Module):
+    """Keep every SSMLayer's cached operands valid while `model` is traced (e.g. for ONNX export).
+
+    Tracers hand the module stand-ins for its parameters, which would look like new weights to the cache
+    keys; the weights cannot change inside the block, so the keys are pinned to their values on entry.
+    """
+    layers = [m for m in model.modules() if isinstance(m, SSMLayer)]
+    for layer in layers:
+        layer._pinned_key = layer._version_key(layer.A.device)
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            layer._pinned_key = None

@@ -8,6 +8,8 @@ from ..layers import AvgPool, SSMLayer, StreamingSequential
 class MiniCentaur(StreamingSequential):
     """(B, 1, L) → (B, 16, ⌊L/8⌋)."""
 
+    downsample_factor = 8
+
     def __init__(self, num_states: int = 16):
         super().__init__(
             SSMLayer(num_states, 1, 4, mode="full", use_activations=True),

@@ -1,0 +1,90 @@
+"""Export a model's streaming step to ONNX: fixed chunk size, explicit state inputs and outputs.
+
+The exported graph computes `(output, state') = model(chunk, state)` for chunks of exactly T samples. SSM
+states travel as (real, imaginary) pairs, since ONNX has no complex type, and the SSM layers then take their
+real-arithmetic chunk plan. T must be a multiple of the model's down-sampling factor, so that no pooling
+window is ever pending and every state has a fixed shape.
+"""
+from pathlib import Path
+
+import torch
+
+from ..errors import CentaurusError
+from ..layers import StreamingModule
+from ..layers.ssm_layer import pinned_caches
+
+
+def _real_leaves(state) -> list[torch.Tensor | None]:
+    if isinstance(state, tuple):
+        return [leaf for part in state for leaf in _real_leaves(part)]
+    return [torch.view_as_real(state) if state is not None and state.is_complex() else state]
+
+
+def _rebuild(template, leaves: list):
+    """The nested tuple structure of `template` filled with `leaves` in order (no complex conversion)."""
+    if isinstance(template, tuple):
+        out = []
+        for part in template:
+            item, leaves = _rebuild(part, leaves)
+            out.append(item)
+        return tuple(out), leaves
+    return leaves[0], leaves[1:]
+
+
+class _StepGraph(torch.nn.Module):
+    """forward(chunk, *live_state) → (output, *live_state'); always-empty state leaves stay inside."""
+
+    def __init__(self, model: StreamingModule, template, shapes: list[torch.Size | None]):
+        super().__init__()
+        self.model, self.template, self.shapes = model, template, shapes
+        self.live = [i for i, shape in enumerate(shapes) if shape is not None and shape.numel() > 0]
+
+    def forward(self, chunk, *live):
+        leaves = [None if shape is None else chunk.new_zeros(shape) for shape in self.shapes]
+        for i, leaf in zip(self.live, live):
+            leaves[i] = leaf
+        y, new_state = self.model(chunk, _rebuild(self.template, leaves)[0])
+        new_leaves = _real_leaves(new_state)
+        return (y, *[new_leaves[i] for i in self.live])
+
+
+def initial_state(graph: _StepGraph) -> list[torch.Tensor]:
+    """Zeros for the live state inputs of an exported step: the start of a stream."""
+    return [torch.zeros(graph.shapes[i]) for i in graph.live]
+
+
+def step_graph(model: StreamingModule, *, chunk_samples: int, in_channels: int = 1) -> _StepGraph:
+    """The streaming step of `model` for chunks of `chunk_samples`, with real-valued state leaves."""
+    factor = int(getattr(model, "downsample_factor", 1))
+    if chunk_samples % factor:
+        raise CentaurusError(f"chunk of {chunk_samples} samples: it must be a multiple of the model's "
+                             f"down-sampling factor {factor} to export a fixed-shape step")
+    model.eval()
+    probe = torch.zeros(1, in_channels, chunk_samples)
+    with torch.no_grad():
+        _, state = model(probe, _to_real(model.init_state(1)))  # the shapes every later chunk keeps
+    shapes = [None if leaf is None else leaf.shape for leaf in _real_leaves(state)]
+    return _StepGraph(model, state, shapes).eval()  # the exporter restores this mode on the model after
+
+
+def _to_real(state):
+    if isinstance(state, tuple):
+        return tuple(_to_real(s) for s in state)
+    return torch.view_as_real(state) if state is not None and state.is_complex() else state
+
+
+def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int, in_channels: int = 1,
+                opset: int = 17) -> _StepGraph:
+    """Write the streaming step of `model` to `path` (ONNX). Inputs: `audio` (1, C, T) then `state_i`;
+    outputs: `output` then `state_i_out`. Returns the step graph (for its state shapes)."""
+    graph = step_graph(model, chunk_samples=chunk_samples, in_channels=in_channels)
+    states = initial_state(graph)
+    names = [f"state_{i}" for i in range(len(states))]
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with torch.no_grad(), pinned_caches(model):
+        torch.onnx.export(graph, (torch.zeros(1, in_channels, chunk_samples), *states), str(tmp), dynamo=False,
+                          opset_version=opset, input_names=["audio", *names],
+                          output_names=["output", *[n + "_out" for n in names]])
+    tmp.replace(path)
+    return graph

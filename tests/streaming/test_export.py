@@ -1,0 +1,45 @@
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from centaurus.errors import CentaurusError
+from centaurus.models import (CentaurusClassifier, CentaurusHourglass, ClassifierConfig, HourglassConfig,
+                              MiniCentaur)
+from centaurus.streaming import export_onnx, initial_state
+
+
+def _models():
+    classifier = CentaurusClassifier(ClassifierConfig(channels=[8, 16], downsample=[4, 2], num_classes=4,
+                                                      mode=["full", "neck"]))
+    classifier.train()
+    with torch.no_grad():
+        for _ in range(3):
+            classifier(torch.randn(4, 1, 256))  # non-trivial BatchNorm statistics
+    return [("hourglass", CentaurusHourglass(HourglassConfig(channels=[4, 8], downsample=[4, 2],
+                                                             mode=["s5", "dws", "neck"]))),
+            ("classifier", classifier), ("mini", MiniCentaur())]
+
+
+@pytest.mark.parametrize("name,model", _models())
+def test_onnx_step_streams_like_pytorch(name, model, tmp_path):
+    model.eval()
+    T = 32
+    path = tmp_path / f"{name}.onnx"
+    graph = export_onnx(model, path, chunk_samples=T)
+    session = ort.InferenceSession(str(path))
+    x = torch.randn(1, 1, T * 9)
+    torch_state, states = None, [s.numpy() for s in initial_state(graph)]
+    for chunk in x.split(T, -1):
+        with torch.no_grad():
+            expected, torch_state = model(chunk, torch_state)
+        feeds = {"audio": chunk.numpy(), **{f"state_{i}": s for i, s in enumerate(states)}}
+        output, *states = session.run(None, feeds)
+        np.testing.assert_allclose(output, expected.numpy(), rtol=1e-4, atol=1e-5)
+    assert not any(p.suffix == ".tmp" for p in tmp_path.iterdir())
+    assert not any(m.training for m in model.modules())  # exporting leaves the model as it found it
+
+
+def test_chunk_must_be_a_multiple_of_the_downsampling_factor(tmp_path):
+    with pytest.raises(CentaurusError, match="multiple of the model's down-sampling factor 8"):
+        export_onnx(MiniCentaur(), tmp_path / "m.onnx", chunk_samples=12)
