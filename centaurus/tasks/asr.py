@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Literal
 
 import jiwer
+from pydantic import Field
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,7 +18,7 @@ from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
-from .frontend import HOP, classifier_config, frontend_latency, with_frontend
+from .frontend import HOP, N_FFT, classifier_config, frontend_latency, with_frontend
 
 SAMPLE_RATE = 16000
 
@@ -49,7 +50,7 @@ class ASRModel(Strict):
 
 
 class ASRDecode(Strict):
-    beam_width: int = 0  # 0: greedy; otherwise CTC prefix beam search with this many beams
+    beam_width: int = Field(0, ge=0)  # 0 or 1: greedy best path; otherwise CTC prefix beam search
 
 
 class CTCEncoder(StreamingModule):
@@ -125,6 +126,14 @@ class ASRTask:
         self.data, self.model_spec, self.decode_spec, self.seed = data, model, decode, seed
         self.augment = augment.build(seed=seed)
         self.factor = math.prod(model.downsample) * (HOP if model.frontend == "logmel" else 1)
+        self.ratio = math.prod(model.downsample)
+
+    def output_frames(self, samples: int) -> int:
+        """Output frames for an utterance of `samples`: what the front end leaves, then each down-sampling
+        stage keeps only whole groups of its ratio (floors compose, so one floor by the product)."""
+        if self.model_spec.frontend == "logmel":
+            samples = (samples - N_FFT) // HOP + 1 if samples >= N_FFT else 0
+        return samples // self.ratio
 
     def model_config(self) -> dict:
         return {"frontend": self.model_spec.frontend,
@@ -154,8 +163,7 @@ class ASRTask:
         # Zero padding after the end cannot change earlier frames of a causal model.
         wav = torch.stack([F.pad(w, (0, max(lengths) - w.shape[0])) for w, _ in items])[:, None]
         targets = [torch.tensor(encode_text(t), dtype=torch.long) for _, t in items]
-        return {"wav": wav, "frames": torch.tensor([n // self.factor for n in lengths]),
-                # Output frames per utterance: what the front end and the down-sampling leave of its samples.
+        return {"wav": wav, "frames": torch.tensor([self.output_frames(n) for n in lengths]),
                 "targets": torch.cat(targets), "target_lengths": torch.tensor([len(t) for t in targets]),
                 "text": [t for _, t in items]}
 
@@ -168,7 +176,7 @@ class ASRTask:
 
     def decode(self, batch, outputs) -> list[str]:
         lengths = batch["frames"].tolist()
-        if not self.decode_spec.beam_width:
+        if self.decode_spec.beam_width <= 1:  # a 1-wide prefix beam is not the best path; 0 and 1 mean greedy
             return greedy_decode(outputs, lengths)
         return [prefix_beam_search(lp[:n].cpu(), beam_width=self.decode_spec.beam_width)
                 for lp, n in zip(outputs, lengths)]

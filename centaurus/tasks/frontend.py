@@ -16,6 +16,9 @@ class LogMel(StreamingModule):
         super().__init__()
         self.n_fft, self.hop, self.n_mels = n_fft, hop, n_mels
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        # The real DFT as one matrix product: exact, fast for 400-point frames, and exportable to ONNX.
+        angle = 2 * torch.pi * torch.outer(torch.arange(n_fft), torch.arange(n_fft // 2 + 1)) / n_fft
+        self.register_buffer("dft", torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1), persistent=False)
         fbank = AF.melscale_fbanks(n_fft // 2 + 1, 20.0, sample_rate / 2, n_mels, sample_rate)
         self.register_buffer("fbank", fbank, persistent=False)
 
@@ -28,7 +31,8 @@ class LogMel(StreamingModule):
             return x.new_zeros(x.shape[0], self.n_mels, 0)
         with torch.autocast(x.device.type, enabled=False):  # FFTs and logs stay in float32
             frames = x[:, 0].float().unfold(-1, self.n_fft, self.hop) * self.window
-            power = torch.fft.rfft(frames).abs().pow(2)
+            spectrum = (frames @ self.dft).unflatten(-1, (2, -1))                       # (B, K, re|im, F)
+            power = spectrum.pow(2).sum(-2)
             return (power @ self.fbank + 1e-6).log().transpose(1, 2)
 
     def init_state(self, batch_size, *, device=None, dtype=torch.float32):
@@ -44,6 +48,7 @@ class LogMel(StreamingModule):
 
 
 HOP = 160
+N_FFT = 400
 N_MELS = 40
 
 
@@ -56,7 +61,7 @@ def classifier_config(spec, *, num_classes: int) -> dict:
 def with_frontend(frontend: str, network: StreamingModule) -> StreamingSequential:
     """`network` behind the named front end ('raw' passes the waveform through). Log-mel values sit far
     from zero; a per-band BatchNorm (pointwise in time, so still causal) brings them to unit scale."""
-    first = [LogMel(hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)] if frontend == "logmel" else []
+    first = [LogMel(n_fft=N_FFT, hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)] if frontend == "logmel" else []
     return StreamingSequential(*first, network)
 
 
