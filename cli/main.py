@@ -9,6 +9,7 @@ import typer
 from centaurus.errors import CentaurusError
 from centaurus_cli.data import data_app
 from centaurus_cli.demo import demo
+from centaurus_cli.export import export
 from centaurus_cli.train import evaluate, info, train
 
 app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
@@ -18,6 +19,7 @@ app.command()(demo)
 app.command()(train)
 app.command(name="eval")(evaluate)
 app.command()(info)
+app.command()(export)
 
 
 def main() -> None:

@@ -39,17 +39,23 @@ class _StepGraph(torch.nn.Module):
         self.model, self.template, self.shapes = model, template, shapes
         self.live = [i for i, shape in enumerate(shapes) if shape is not None and shape.numel() > 0]
 
-    def forward(self, chunk, *live):
-        leaves = [None if shape is None else chunk.new_zeros(shape) for shape in self.shapes]
+    def model_state(self, live: list[torch.Tensor]):
+        """The model's own (nested, real-valued) state for the given live leaves."""
+        leaves = [None if shape is None else live[0].new_zeros(shape) for shape in self.shapes]
         for i, leaf in zip(self.live, live):
             leaves[i] = leaf
-        y, new_state = self.model(chunk, _rebuild(self.template, leaves)[0])
+        return _rebuild(self.template, leaves)[0]
+
+    def forward(self, chunk, *live):
+        y, new_state = self.model(chunk, self.model_state(list(live)))
         new_leaves = _real_leaves(new_state)
         return (y, *[new_leaves[i] for i in self.live])
 
 
 def initial_state(graph: _StepGraph) -> list[torch.Tensor]:
-    """Zeros for the live state inputs of an exported step: the start of a stream."""
+    """Zeros for the live state inputs of an exported step: the start of a stream. Where a model keeps
+    samples pending between chunks (a front end's overlapping windows), zeros mean the stream starts after
+    that many samples of silence."""
     return [torch.zeros(graph.shapes[i]) for i in graph.live]
 
 
@@ -62,8 +68,12 @@ def step_graph(model: StreamingModule, *, chunk_samples: int, in_channels: int =
     model.eval()
     probe = torch.zeros(1, in_channels, chunk_samples)
     with torch.no_grad():
-        _, state = model(probe, _to_real(model.init_state(1)))  # the shapes every later chunk keeps
+        _, state = model(probe, _to_real(model.init_state(1)))
+        _, again = model(probe, state)
     shapes = [None if leaf is None else leaf.shape for leaf in _real_leaves(state)]
+    if shapes != [None if leaf is None else leaf.shape for leaf in _real_leaves(again)]:
+        raise CentaurusError(f"chunk of {chunk_samples} samples: the model's pending samples change from chunk to "
+                             "chunk; use a multiple of its total down-sampling (hop × pooling) factor")
     return _StepGraph(model, state, shapes).eval()  # the exporter restores this mode on the model after
 
 

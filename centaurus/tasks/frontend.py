@@ -27,10 +27,12 @@ class LogMel(StreamingModule):
         return self.n_fft - 1
 
     def _frames(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] < self.n_fft:
+        length = int(x.shape[-1])  # a plain int under tracing too, so exported graphs get fixed indices
+        if length < self.n_fft:
             return x.new_zeros(x.shape[0], self.n_mels, 0)
-        with torch.autocast(x.device.type, enabled=False):  # FFTs and logs stay in float32
-            frames = x[:, 0].float().unfold(-1, self.n_fft, self.hop) * self.window
+        starts = torch.arange((length - self.n_fft) // self.hop + 1, device=x.device) * self.hop
+        with torch.autocast(x.device.type, enabled=False):  # the DFT and logs stay in float32
+            frames = x[:, 0].float()[:, starts[:, None] + torch.arange(self.n_fft, device=x.device)] * self.window
             spectrum = (frames @ self.dft).unflatten(-1, (2, -1))                       # (B, K, re|im, F)
             power = spectrum.pow(2).sum(-2)
             return (power @ self.fbank + 1e-6).log().transpose(1, 2)

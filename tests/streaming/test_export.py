@@ -43,3 +43,12 @@ def test_onnx_step_streams_like_pytorch(name, model, tmp_path):
 def test_chunk_must_be_a_multiple_of_the_downsampling_factor(tmp_path):
     with pytest.raises(CentaurusError, match="multiple of the model's down-sampling factor 8"):
         export_onnx(MiniCentaur(), tmp_path / "m.onnx", chunk_samples=12)
+
+
+def test_chunks_that_leave_pending_samples_are_refused(tmp_path):
+    from centaurus import StreamingSequential
+    from centaurus.layers import AvgPool, SSMLayer
+    model = StreamingSequential(SSMLayer(4, 1, 2, mode="s5", norm=None), AvgPool(4))  # no declared factor
+    with pytest.raises(CentaurusError, match="pending samples change"):
+        export_onnx(model, tmp_path / "m.onnx", chunk_samples=6)
+    export_onnx(model, tmp_path / "m.onnx", chunk_samples=8)

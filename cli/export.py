@@ -1,0 +1,23 @@
+"""`centaurus export CHECKPOINT --onnx OUT.onnx`: the streaming step model with explicit state, fixed chunk."""
+from pathlib import Path
+
+import typer
+
+SAMPLE_RATE = 16000  # every task model runs at 16 kHz
+
+
+def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),
+           onnx: Path = typer.Option(..., "--onnx", help="Where to write the ONNX model."),
+           chunk_ms: float = typer.Option(40.0, help="Fixed chunk length in ms (a multiple of the model's "
+                                                     "down-sampling)."),
+           force: bool = typer.Option(False, help="Overwrite an existing OUT.onnx.")) -> None:
+    """Export the streaming step: inputs `audio` (1, 1, T) and `state_i`, outputs `output` and `state_i_out`."""
+    from centaurus.errors import CentaurusError
+    from centaurus.streaming import export_onnx
+    from centaurus.training import load_model
+    if onnx.exists() and not force:
+        raise CentaurusError(f"{onnx}: exists; pass --force to overwrite it")
+    _, _, model, _ = load_model(checkpoint)
+    chunk = round(chunk_ms * SAMPLE_RATE / 1000)
+    graph = export_onnx(model, onnx, chunk_samples=chunk)
+    typer.echo(f"wrote {onnx}: chunks of {chunk} samples ({chunk_ms:g} ms), {len(graph.live)} state tensors")
