@@ -40,6 +40,7 @@ class ClassifierConfig:
     dropout: float | None = None
     residual: bool = False
     discretization: str = "simplified"
+    projection_init: str = "reference"
 
 
 class CentaurusClassifier(StreamingModule):
@@ -58,11 +59,12 @@ class CentaurusClassifier(StreamingModule):
             med = c_in if (r > 1 and cfg.downsample_mode == "downsampling") else c_out
             if cfg.residual and c_in == med:
                 layers.append(ResidualSSMBlock(med, num_states=cfg.num_states, mode=mode,
-                                               state_blocks=cfg.state_blocks,
-                                               discretization=cfg.discretization, **act))
+                                               state_blocks=cfg.state_blocks, discretization=cfg.discretization,
+                                               projection_init=cfg.projection_init, **act))
             else:
                 layers.append(SSMLayer(cfg.num_states, c_in, med, mode=mode, state_blocks=cfg.state_blocks,
-                                       discretization=cfg.discretization, use_activations=True, **act))
+                                       discretization=cfg.discretization, projection_init=cfg.projection_init,
+                                       use_activations=True, **act))
             if r > 1 and cfg.downsample_mode == "downsampling":
                 layers += [StridedConvDown(med, c_out, r), act_block(c_out, **act)]
             elif r > 1:

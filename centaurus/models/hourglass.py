@@ -33,6 +33,7 @@ class HourglassConfig:
     norm: str | None = "layer"
     postact: str | None = "silu"
     discretization: str = "simplified"
+    projection_init: str = "reference"
 
 
 def _align_add(a, b, pending_a, pending_b):
@@ -56,8 +57,8 @@ class CentaurusHourglass(StreamingModule):
 
         def ssm(c_in, c_out, mode, act=True):
             return SSMLayer(cfg.num_states, c_in, c_out, mode=mode, state_blocks=cfg.state_blocks,
-                            discretization=cfg.discretization, use_activations=act, norm=cfg.norm,
-                            postact=cfg.postact)
+                            discretization=cfg.discretization, projection_init=cfg.projection_init,
+                            use_activations=act, norm=cfg.norm, postact=cfg.postact)
 
         self.encoders = nn.ModuleList(ssm(widths[i], widths[i], modes[i]) for i in range(depth))
         self.downs = nn.ModuleList(StridedConvDown(widths[i], widths[i + 1], r)

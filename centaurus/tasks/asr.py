@@ -47,6 +47,7 @@ class ASRModel(Strict):
     dropout: float | None = None
     residual: bool = False
     discretization: str = "simplified"
+    projection_init: Literal["reference", "random"] = "reference"
 
 
 class ASRDecode(Strict):

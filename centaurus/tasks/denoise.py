@@ -38,6 +38,7 @@ class DenoiseModel(Strict):
     norm: Literal["batch", "layer"] | None = "layer"
     postact: str | None = "silu"
     discretization: str = "simplified"
+    projection_init: Literal["reference", "random"] = "reference"
 
 
 class DenoiseLoss(Strict):

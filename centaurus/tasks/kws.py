@@ -48,6 +48,7 @@ class KWSModel(Strict):
     dropout: float | None = None
     residual: bool = False
     discretization: str = "simplified"
+    projection_init: Literal["reference", "random"] = "reference"
 
 
 class KWSLoss(Strict):
