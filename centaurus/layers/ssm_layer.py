@@ -274,8 +274,8 @@ class SSMLayer(StreamingModule):
 
     def _chunk_plan(self, ops: Operands, length: int) -> ChunkPlan | None:
         """The real-arithmetic plan for chunks of `length`, cached; None while training or when too large."""
-        channels = ops.w_in.shape[0] * (2 if ops.w_out.is_complex() else 1) if ops.w_in is not None \
-            else math.prod(ops.log_pole.shape[:-1])
+        channels = math.prod(ops.log_pole.shape[:-1]) if ops.w_in is None else \
+            min(ops.w_out.shape[0] * ops.w_in.shape[1], ops.w_in.shape[0] * (2 if ops.w_out.is_complex() else 1))
         if torch.is_grad_enabled() or plan_size(ops.log_pole.numel(), channels, length) > _PLAN_LIMIT:
             return None
         key = ("plan", length, self._version_key(ops.log_pole.device))

@@ -1,5 +1,6 @@
 """Chunked real-time runtime over any streaming model."""
 from .engine import Streamer, StreamReport
+from .enhance import enhance_file
 from .export import export_onnx, initial_state, step_graph
 
-__all__ = ["Streamer", "StreamReport", "export_onnx", "initial_state", "step_graph"]
+__all__ = ["Streamer", "StreamReport", "enhance_file", "export_onnx", "initial_state", "step_graph"]
