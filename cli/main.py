@@ -9,6 +9,7 @@ import typer
 from centaurus.errors import CentaurusError
 from centaurus_cli.data import data_app
 from centaurus_cli.demo import demo
+from centaurus_cli.denoise import denoise
 from centaurus_cli.export import export
 from centaurus_cli.train import evaluate, info, train
 
@@ -20,6 +21,7 @@ app.command()(train)
 app.command(name="eval")(evaluate)
 app.command()(info)
 app.command()(export)
+app.command()(denoise)
 
 
 def main() -> None:
