@@ -11,11 +11,13 @@ from centaurus_cli.data import data_app
 from centaurus_cli.demo import demo
 from centaurus_cli.denoise import denoise
 from centaurus_cli.export import export
+from centaurus_cli.kws import kws_app
 from centaurus_cli.train import evaluate, info, train
 
 app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_app, name="data")
+app.add_typer(kws_app, name="kws")
 app.command()(demo)
 app.command()(train)
 app.command(name="eval")(evaluate)

@@ -1,0 +1,75 @@
+"""The streaming keyword spotter on a really trained tiny model: chunk-size invariant, threshold and
+refractory period honoured, keywords checked."""
+import pytest
+import torch
+
+from centaurus.audio import load_audio
+from centaurus.streaming import KeywordSpotter
+from centaurus.training import load_model, train, validate_recipe
+from tests.training.corpora import make_kws
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kws")
+    root = make_kws(tmp / "data", train=8)
+    recipe = {"name": "tiny", "task": "kws", "data": {"root": str(root), "task": "10"},
+              "model": {"channels": [8, 8], "downsample": [2, 2], "num_states": 4, "state_blocks": 2},
+              "trainer": {"epochs": 2, "batch_size": 8, "out_dir": str(tmp / "run")},
+              "expected": {"metric": "accuracy", "value": 0.5}, "hardware": {"description": "2 CPU cores"}}
+    result = train(validate_recipe(recipe, source="t"), device="cpu", progress=False)
+    _, task, model, _ = load_model(result.best_checkpoint)
+    clips = [load_audio(p) for p in sorted(root.glob("*/*.wav"))[:6]]
+    stream = torch.cat([part for clip in clips for part in (clip, torch.zeros(8000))])
+    return model, task.classes, stream, result.best_checkpoint
+
+
+def _detect(spotter, stream, piece):
+    found = []
+    for chunk in stream.split(piece):
+        found += spotter.push(chunk)
+    return found + spotter.flush()
+
+
+def test_detections_do_not_depend_on_chunking(trained):
+    model, classes, stream, checkpoint = trained
+    runs = []
+    for chunk_ms, piece in ((40, 999), (10, 160), (25, stream.shape[0])):
+        spotter = KeywordSpotter(model, classes, threshold=0.0, refractory_s=0.3, chunk_ms=chunk_ms)
+        runs.append([(round(d.time_s, 4), d.keyword, round(d.confidence, 4)) for d in _detect(spotter, stream, piece)])
+    assert runs[0] and runs[0] == runs[1] == runs[2]
+
+
+def test_threshold_refractory_and_keywords(trained):
+    model, classes, stream, checkpoint = trained
+    assert KeywordSpotter(model, classes, threshold=1.01).push(stream) == []
+    spotter = KeywordSpotter(model, classes, threshold=0.0, refractory_s=0.5)
+    times = [d.time_s for d in spotter.push(stream)]
+    assert len(times) > 3 and all(b - a >= 0.5 - 1e-9 for a, b in zip(times, times[1:]))
+    words = [c for c in classes if not c.startswith("_")]
+    only = KeywordSpotter(model, classes, threshold=0.0, keywords=words[:1])
+    assert {d.keyword for d in only.push(stream)} == {words[0]}
+    with pytest.raises(ValueError, match="not keywords"):
+        KeywordSpotter(model, classes, keywords=["_silence_"])
+
+
+def test_kws_detect_cli(trained, tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    model, classes, stream, checkpoint = trained
+    path = tmp_path / "long.wav"
+    sf.write(path, stream.numpy(), 16000)
+    done = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "kws", "detect", str(path), "--model",
+                           str(checkpoint), "--threshold", "0", "--refractory", "0.5"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    spotter = KeywordSpotter(model, classes, threshold=0.0, refractory_s=0.5)
+    expected = spotter.push(stream) + spotter.flush()
+    assert f"{path}: {len(expected)} detection(s)" in done.stdout
+    assert done.stdout.count(" s\t") == len(expected)
+    bad = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "kws", "detect", str(tmp_path / "no.wav"),
+                          "--model", str(checkpoint)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
