@@ -43,17 +43,19 @@ class Streamer:
         sample_rate: rate of the pushed audio, Hz.
         chunk_ms: chunk length in milliseconds (rounded to whole samples).
         device: where the model and its state live ('cpu', 'cuda', ...).
+        lookahead_samples: the model's look-ahead, when it has no `latency_samples` attribute.
     """
 
     def __init__(self, model: StreamingModule, *, sample_rate: int = 16000, chunk_ms: float = 16.0,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", lookahead_samples: int | None = None):
         if chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.sample_rate = sample_rate
         self.chunk_samples = max(1, round(chunk_ms * sample_rate / 1000))
-        self.lookahead_samples = int(getattr(model, "latency_samples", 0))
+        lookahead = getattr(model, "latency_samples", 0) if lookahead_samples is None else lookahead_samples
+        self.lookahead_samples = int(lookahead)
         self.reset()
 
     def reset(self) -> None:
