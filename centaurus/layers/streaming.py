@@ -18,24 +18,29 @@ RUN_MODES = ("training", "inference")
 _MISSING = object()
 
 
-def _flatten(state):
-    """Nested tuples of tensors (or None) → (list of real tensors or None, structure to rebuild them)."""
+def flatten_state(state):
+    """Nested tuples of tensors (or None) → (leaves, spec): complex leaves as (…, 2) real pairs, and the
+    structure with a complex flag per leaf, for `unflatten_state`."""
     if isinstance(state, tuple):
-        parts = [_flatten(s) for s in state]
+        parts = [flatten_state(s) for s in state]
         return [leaf for leaves, _ in parts for leaf in leaves], tuple(spec for _, spec in parts)
     is_complex = state is not None and state.is_complex()
     return [torch.view_as_real(state) if is_complex else state], is_complex
 
 
-def _unflatten(leaves, spec):
-    if isinstance(spec, tuple):
-        out = []
-        for s in spec:
-            item, leaves = _unflatten(leaves, s)
-            out.append(item)
-        return tuple(out), leaves
-    leaf = leaves[0]
-    return (torch.view_as_complex(leaf) if spec else leaf), leaves[1:]
+def unflatten_state(leaves: list, spec, *, complex_leaves: bool = True):
+    """The nested state back from `flatten_state`; `complex_leaves=False` keeps the real pairs (the form
+    exported graphs and the SSM layers' real-arithmetic path take)."""
+    def build(leaves, spec):
+        if isinstance(spec, tuple):
+            out = []
+            for s in spec:
+                item, leaves = build(leaves, s)
+                out.append(item)
+            return tuple(out), leaves
+        leaf = leaves[0]
+        return (torch.view_as_complex(leaf) if spec and complex_leaves else leaf), leaves[1:]
+    return build(list(leaves), spec)[0]
 
 
 class StreamingModule(nn.Module):
@@ -84,7 +89,7 @@ class StreamingModule(nn.Module):
 
     def _store_carried(self, state) -> None:
         self.reset_state()
-        leaves, self._carried_layout = _flatten(state)
+        leaves, self._carried_layout = flatten_state(state)
         for i, leaf in enumerate(leaves):
             self.register_buffer(f"_carried{i}", leaf, persistent=False)
         self._carried_count = len(leaves)
@@ -96,7 +101,7 @@ class StreamingModule(nn.Module):
         leaves = [self._buffers[f"_carried{i}"] for i in range(self._carried_count)]
         if any(leaf is not None and leaf.shape[0] != x.shape[0] for leaf in leaves):
             return fresh  # a new batch size is a new set of streams
-        return _unflatten(leaves, self._carried_layout)[0]
+        return unflatten_state(leaves, self._carried_layout)
 
 
 class StreamingSequential(StreamingModule):

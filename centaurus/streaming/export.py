@@ -11,32 +11,16 @@ import torch
 
 from ..errors import CentaurusError
 from ..layers import StreamingModule
+from ..layers.streaming import flatten_state, unflatten_state
 from ..layers.ssm_layer import pinned_caches
-
-
-def _real_leaves(state) -> list[torch.Tensor | None]:
-    if isinstance(state, tuple):
-        return [leaf for part in state for leaf in _real_leaves(part)]
-    return [torch.view_as_real(state) if state is not None and state.is_complex() else state]
-
-
-def _rebuild(template, leaves: list):
-    """The nested tuple structure of `template` filled with `leaves` in order (no complex conversion)."""
-    if isinstance(template, tuple):
-        out = []
-        for part in template:
-            item, leaves = _rebuild(part, leaves)
-            out.append(item)
-        return tuple(out), leaves
-    return leaves[0], leaves[1:]
 
 
 class _StepGraph(torch.nn.Module):
     """forward(chunk, *live_state) → (output, *live_state'); always-empty state leaves stay inside."""
 
-    def __init__(self, model: StreamingModule, template, shapes: list[torch.Size | None]):
+    def __init__(self, model: StreamingModule, spec, shapes: list[torch.Size | None]):
         super().__init__()
-        self.model, self.template, self.shapes = model, template, shapes
+        self.model, self.spec, self.shapes = model, spec, shapes
         self.live = [i for i, shape in enumerate(shapes) if shape is not None and shape.numel() > 0]
 
     def model_state(self, live: list[torch.Tensor]):
@@ -44,11 +28,11 @@ class _StepGraph(torch.nn.Module):
         leaves = [None if shape is None else live[0].new_zeros(shape) for shape in self.shapes]
         for i, leaf in zip(self.live, live):
             leaves[i] = leaf
-        return _rebuild(self.template, leaves)[0]
+        return unflatten_state(leaves, self.spec, complex_leaves=False)
 
     def forward(self, chunk, *live):
         y, new_state = self.model(chunk, self.model_state(list(live)))
-        new_leaves = _real_leaves(new_state)
+        new_leaves, _ = flatten_state(new_state)
         return (y, *[new_leaves[i] for i in self.live])
 
 
@@ -68,19 +52,15 @@ def step_graph(model: StreamingModule, *, chunk_samples: int, in_channels: int =
     model.eval()
     probe = torch.zeros(1, in_channels, chunk_samples)
     with torch.no_grad():
-        _, state = model(probe, _to_real(model.init_state(1)))
+        leaves, spec = flatten_state(model.init_state(1))
+        _, state = model(probe, unflatten_state(leaves, spec, complex_leaves=False))
         _, again = model(probe, state)
-    shapes = [None if leaf is None else leaf.shape for leaf in _real_leaves(state)]
-    if shapes != [None if leaf is None else leaf.shape for leaf in _real_leaves(again)]:
+    (leaves, spec), (again_leaves, _) = flatten_state(state), flatten_state(again)
+    shapes = [None if leaf is None else leaf.shape for leaf in leaves]
+    if shapes != [None if leaf is None else leaf.shape for leaf in again_leaves]:
         raise CentaurusError(f"chunk of {chunk_samples} samples: the model's pending samples change from chunk to "
                              "chunk; use a multiple of its total down-sampling (hop × pooling) factor")
-    return _StepGraph(model, state, shapes).eval()  # the exporter restores this mode on the model after
-
-
-def _to_real(state):
-    if isinstance(state, tuple):
-        return tuple(_to_real(s) for s in state)
-    return torch.view_as_real(state) if state is not None and state.is_complex() else state
+    return _StepGraph(model, spec, shapes).eval()  # the exporter restores this mode on the model after
 
 
 def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int, in_channels: int = 1,

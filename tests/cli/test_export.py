@@ -10,6 +10,7 @@ from centaurus.audio import load_audio
 from centaurus.streaming import initial_state, step_graph
 from centaurus.training import load_model, train, validate_recipe
 from tests.training.corpora import make_kws
+from tests.training.test_trainer import kws_recipe
 
 
 def _cli(*args):
@@ -19,10 +20,7 @@ def _cli(*args):
 
 def test_export_cli_streams_like_pytorch(tmp_path):
     root = make_kws(tmp_path / "kws", train=4)
-    recipe = {"name": "tiny", "task": "kws", "data": {"root": str(root), "task": "10"},
-              "model": {"channels": [8, 8], "downsample": [2, 2], "num_states": 4, "state_blocks": 2},
-              "trainer": {"epochs": 1, "batch_size": 4, "out_dir": str(tmp_path / "run")},
-              "expected": {"metric": "accuracy", "value": 0.5}, "hardware": {"description": "2 CPU cores"}}
+    recipe = kws_recipe(root, tmp_path / "run", epochs=1)
     result = train(validate_recipe(recipe, source="t"), device="cpu", progress=False)
     out = tmp_path / "kws.onnx"
     done = _cli("export", str(result.best_checkpoint), "--onnx", str(out), "--chunk-ms", "40")

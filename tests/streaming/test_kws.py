@@ -7,16 +7,14 @@ from centaurus.audio import load_audio
 from centaurus.streaming import KeywordSpotter
 from centaurus.training import load_model, train, validate_recipe
 from tests.training.corpora import make_kws
+from tests.training.test_trainer import kws_recipe
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kws")
     root = make_kws(tmp / "data", train=8)
-    recipe = {"name": "tiny", "task": "kws", "data": {"root": str(root), "task": "10"},
-              "model": {"channels": [8, 8], "downsample": [2, 2], "num_states": 4, "state_blocks": 2},
-              "trainer": {"epochs": 2, "batch_size": 8, "out_dir": str(tmp / "run")},
-              "expected": {"metric": "accuracy", "value": 0.5}, "hardware": {"description": "2 CPU cores"}}
+    recipe = kws_recipe(root, tmp / "run", epochs=2)
     result = train(validate_recipe(recipe, source="t"), device="cpu", progress=False)
     _, task, model, _ = load_model(result.best_checkpoint)
     clips = [load_audio(p) for p in sorted(root.glob("*/*.wav"))[:6]]
