@@ -79,6 +79,8 @@ class KeywordSpotter:
     def _frame(self, feature: torch.Tensor) -> Detection | None:
         self._frames += 1
         self._features = torch.cat([self._features, feature[None]])[-self.window:]
+        if self._features.shape[0] < self.window:  # the head was trained on whole windows only
+            return None
         with torch.inference_mode():
             posterior = self.head(self._features.mean(0, keepdim=True)).softmax(-1)
         self._posteriors = torch.cat([self._posteriors, posterior])[-self.smooth:]

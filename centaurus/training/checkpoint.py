@@ -119,7 +119,8 @@ def load_model(path: str | Path):
         recipe = validate_recipe(ckpt.config["recipe"], source=str(ckpt.path / CONFIG_FILE))
     except RecipeError as err:
         raise CheckpointError(f"recipe inside checkpoint is invalid: {err}") from None
-    task = recipe.build_task()
+    # Inference needs no augmentation, nor the noise folder it would read.
+    task = recipe.model_copy(update={"augment": type(recipe.augment)()}).build_task()
     model = task.build_model()
     if task.model_config() != ckpt.config["model_config"]:
         raise CheckpointError(f"{ckpt.path / CONFIG_FILE}: model_config disagrees with its recipe")
