@@ -24,6 +24,7 @@ from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
 _PLAN_LIMIT = 2**24  # entries of the largest tensor of a cached chunk plan
+_CACHED_LENGTHS = 8  # kernels and chunk plans kept per layer (a stream uses one or two lengths)
 DT_INITS = ("geomspace", "geomspace-modes", "log-uniform")
 PROJECTION_INITS = ("reference", "random")
 
@@ -199,8 +200,16 @@ class SSMLayer(StreamingModule):
             kernels = ssm.bottleneck_kernels(w_in=ops.w_in, w_out=ops.w_out, weight=ops.readout * ops.beta,
                                              log_pole=ops.log_pole, length=length, order=plan.order)
         if not torch.is_grad_enabled():
-            self._cache[key] = kernels
+            self._remember(key, kernels)
         return kernels
+
+    def _remember(self, key, value) -> None:
+        """Cache a per-length entry, keeping only the most recent few: evaluation over many lengths must not
+        grow memory without bound."""
+        self._cache[key] = value
+        lengths = [k for k in self._cache if k[0] != "operands"]
+        for stale in lengths[:-_CACHED_LENGTHS]:
+            del self._cache[stale]
 
     # ----------------------------------------------------------------------------------------- forward
     def _zero_state(self, u: torch.Tensor, ops: Operands) -> torch.Tensor:
@@ -280,7 +289,7 @@ class SSMLayer(StreamingModule):
             return None
         key = ("plan", length, self._version_key(ops.log_pole.device))
         if key not in self._cache:
-            self._cache[key] = build_plan(self.mode, ops, length=length, skip=self.D_skip)
+            self._remember(key, build_plan(self.mode, ops, length=length, skip=self.D_skip))
         return self._cache[key]
 
     def step(self, u_t: torch.Tensor, state: torch.Tensor):

@@ -247,3 +247,11 @@ def test_pointwise_conv_equals_conv1d():
     conv.load_state_dict(pointwise.state_dict())
     x = torch.randn(2, 3, 7)
     torch.testing.assert_close(pointwise(x), conv(x))
+
+
+def test_cache_stays_bounded_over_many_lengths():
+    layer = _perturbed("dws").eval()
+    with torch.no_grad():
+        for length in range(1, 40):
+            layer(torch.randn(1, 3, length), None)
+    assert len(layer._cache) <= 1 + ssm_layer._CACHED_LENGTHS
