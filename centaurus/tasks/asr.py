@@ -18,7 +18,7 @@ from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
-from .frontend import HOP, N_FFT, classifier_config, frontend_latency, with_frontend
+from .frontend import HOP, N_FFT, ClassifierSpec, classifier_config, frontend_latency, with_frontend
 
 SAMPLE_RATE = 16000
 
@@ -31,23 +31,13 @@ class ASRData(Strict):
     max_seconds: float = 16.0  # longer training utterances are cropped (their transcript would not fit)
 
 
-class ASRModel(Strict):
+class ASRModel(ClassifierSpec):
     """Encoder config; 'logmel' frames at 100/s, so `downsample` [2, 2] gives 25 frames/s, while on 'raw'
     audio [4, 4, 5, 5] (R = 400) gives 40 frames/s."""
 
-    frontend: Literal["raw", "logmel"] = "logmel"
     channels: list[int] = [128, 128, 256, 256]
     downsample: list[int] = [1, 2, 1, 2]
-    mode: list[str] = ["full", "s5"]
-    num_states: int = 16
-    state_blocks: int = 4
-    downsample_mode: Literal["downsampling", "average", "subsampling"] = "downsampling"
     norm: Literal["batch", "layer"] | None = "layer"
-    postact: str | None = "relu"
-    dropout: float | None = None
-    residual: bool = False
-    discretization: str = "simplified"
-    projection_init: Literal["reference", "random"] = "reference"
 
 
 class ASRDecode(Strict):

@@ -2,11 +2,15 @@
 soon as its window is complete, so it adds n_fft − 1 samples of latency and streams at any chunk size."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
-from torch import nn
 import torchaudio.functional as AF
+from torch import nn
 
 from centaurus.layers import StreamingModule, StreamingSequential
+
+from .base import Strict
 
 
 class LogMel(StreamingModule):
@@ -54,7 +58,27 @@ N_FFT = 400
 N_MELS = 40
 
 
-def classifier_config(spec, *, num_classes: int) -> dict:
+class ClassifierSpec(Strict):
+    """`ClassifierConfig` without `num_classes` (the data task decides) and `in_channels` (the front end
+    decides), as a recipe's model section; 'logmel' puts a causal 40-band log-mel front end (25 ms windows,
+    10 ms hop) before it. Tasks subclass it to change the defaults."""
+
+    frontend: Literal["raw", "logmel"] = "logmel"
+    channels: list[int] = [32, 64, 64, 128]
+    downsample: list[int] = [4, 4, 2, 2]
+    mode: list[str] = ["full", "s5"]
+    num_states: int = 16
+    state_blocks: int = 4
+    downsample_mode: Literal["downsampling", "average", "subsampling"] = "downsampling"
+    norm: Literal["batch", "layer"] | None = "batch"
+    postact: str | None = "relu"
+    dropout: float | None = None
+    residual: bool = False
+    discretization: str = "simplified"
+    projection_init: Literal["reference", "random"] = "reference"
+
+
+def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:
     """`ClassifierConfig` fields from a KWS/ASR model section: `in_channels` follows the front end."""
     fields = spec.model_dump(exclude={"frontend"})
     return dict(in_channels=N_MELS if spec.frontend == "logmel" else 1, num_classes=num_classes, **fields)

@@ -17,7 +17,7 @@ from centaurus.layers import StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
-from .frontend import classifier_config, frontend_latency, with_frontend
+from .frontend import ClassifierSpec, classifier_config, frontend_latency, with_frontend
 from .plots import plot_confusion
 
 SAMPLE_RATE = 16000
@@ -32,23 +32,8 @@ class KWSData(Strict):
     fa_threshold: float = 0.9  # a background window counts as a false accept at this keyword probability
 
 
-class KWSModel(Strict):
-    """`ClassifierConfig` without `num_classes` (the data task decides) and `in_channels` (the front end
-    decides): 'logmel' puts a causal 40-band log-mel front end (25 ms windows, 10 ms hop) before it."""
-
-    frontend: Literal["raw", "logmel"] = "logmel"
-    channels: list[int] = [32, 64, 64, 128]
-    downsample: list[int] = [4, 4, 2, 2]
-    mode: list[str] = ["full", "s5"]
-    num_states: int = 16
-    state_blocks: int = 4
-    downsample_mode: Literal["downsampling", "average", "subsampling"] = "downsampling"
-    norm: Literal["batch", "layer"] | None = "batch"
-    postact: str | None = "relu"
-    dropout: float | None = None
-    residual: bool = False
-    discretization: str = "simplified"
-    projection_init: Literal["reference", "random"] = "reference"
+class KWSModel(ClassifierSpec):
+    """The keyword spotter's classifier (the `ClassifierSpec` defaults)."""
 
 
 class KWSLoss(Strict):
