@@ -107,9 +107,9 @@ def main() -> None:
     denoiser = next((m for m in args.models if "denoise" in m), None)
     if denoiser and args.long_minutes > 0:
         r = _subprocess("--long", denoiser, str(args.long_minutes))
-        print(f"\ndenoising a {args.long_minutes:g}-minute file with {Path(denoiser).name}: "
-              + (r["error"] if "error" in r else f"peak RSS {r['rss_mb']:.0f} MB ({r['rss_mb'] - r['baseline_mb']:.0f} "
-                                                   f"MB over the loaded model), RTF {r['rtf']:.3f}, {r['wall_s']:.0f} s"))
+        result = r.get("error") or (f"peak RSS {r['rss_mb']:.0f} MB ({r['rss_mb'] - r['baseline_mb']:.0f} MB over the "
+                                    f"loaded model), RTF {r['rtf']:.3f}, {r['wall_s']:.0f} s")
+        print(f"\ndenoising a {args.long_minutes:g}-minute file with {Path(denoiser).name}: {result}")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,14 @@ Library code raises `CentaurusError`s; `main` turns each into one line on stderr
 import sys
 
 import typer
-
-from centaurus.errors import CentaurusError
 from centaurus_cli.data import data_app
 from centaurus_cli.demo import demo
 from centaurus_cli.denoise import denoise
 from centaurus_cli.export import export
 from centaurus_cli.kws import kws_app
 from centaurus_cli.train import evaluate, info, train
+
+from centaurus.errors import CentaurusError
 
 app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)

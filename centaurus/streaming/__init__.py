@@ -1,7 +1,8 @@
 """Chunked real-time runtime over any streaming model."""
 from .engine import Streamer, StreamReport
 from .enhance import enhance_file
-from .kws import Detection, KeywordSpotter
 from .export import export_onnx, initial_state, step_graph
+from .kws import Detection, KeywordSpotter
 
-__all__ = ["Detection", "KeywordSpotter", "Streamer", "StreamReport", "enhance_file", "export_onnx", "initial_state", "step_graph"]
+__all__ = ["Detection", "KeywordSpotter", "Streamer", "StreamReport", "enhance_file", "export_onnx", "initial_state",
+           "step_graph"]

@@ -11,8 +11,8 @@ import torch
 
 from ..errors import CentaurusError
 from ..layers import StreamingModule
-from ..layers.streaming import flatten_state, unflatten_state
 from ..layers.ssm_layer import pinned_caches
+from ..layers.streaming import flatten_state, unflatten_state
 
 
 class _StepGraph(torch.nn.Module):

@@ -8,9 +8,9 @@ from collections import defaultdict
 from typing import Literal
 
 import jiwer
-from pydantic import Field
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from centaurus.data import VOCAB, LibriSpeech, decode_indices, encode_text

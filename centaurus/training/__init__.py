@@ -6,4 +6,5 @@ from .recipe import apply_override, load_recipe, validate_recipe
 from .trainer import RunResult, lr_factor, resolve_device, train
 
 __all__ = ["RunResult", "apply_override", "evaluate_checkpoint", "load_model", "load_recipe", "lr_factor",
-           "model_info", "read_checkpoint", "resolve_checkpoint", "resolve_device", "shipped_models", "train", "validate_recipe"]
+           "model_info", "read_checkpoint", "resolve_checkpoint", "resolve_device", "shipped_models", "train",
+           "validate_recipe"]

@@ -2,10 +2,9 @@
 `--set a.b=value` overrides whose values are parsed as YAML and validated like the file itself."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
-
-import re
 
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from centaurus.errors import CentaurusError
-from centaurus.models import (CentaurusClassifier, CentaurusHourglass, ClassifierConfig, HourglassConfig,
-                              MiniCentaur)
+from centaurus.models import CentaurusClassifier, CentaurusHourglass, ClassifierConfig, HourglassConfig, MiniCentaur
 from centaurus.streaming import export_onnx, initial_state
 
 

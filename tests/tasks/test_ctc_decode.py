@@ -1,13 +1,14 @@
 """CTC decoding: best path vs prefix beam search, checked against exact CTC likelihoods and brute force."""
 import itertools
-import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from centaurus.data import VOCAB  # index 0 is blank
-from centaurus.data import encode_text
+from centaurus.data import (
+    VOCAB,  # index 0 is blank
+    encode_text,
+)
 from centaurus.tasks import greedy_decode, prefix_beam_search
 
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
 import yaml
 from safetensors.torch import load_file
 
