@@ -12,6 +12,8 @@ def detect(files: list[Path] = typer.Argument(..., help="Recordings (any format,
            keywords: str | None = typer.Option(None, help="Comma-separated keywords (default: all words)."),
            threshold: float = typer.Option(0.8, help="Smoothed probability at which a keyword fires."),
            refractory: float = typer.Option(1.0, help="Seconds after a detection during which none fires."),
+           context: str = typer.Option("window", help="'window': each posterior from a zero state (clip-trained "
+                                                      "models); 'stream': carried state (stream-trained models)."),
            chunk_ms: float = typer.Option(40.0, help="Streaming chunk length in milliseconds.")) -> None:
     """Stream each file through the keyword spotter and print one line per detection."""
     from centaurus.audio import iter_blocks
@@ -21,7 +23,7 @@ def detect(files: list[Path] = typer.Argument(..., help="Recordings (any format,
     wanted = [k.strip() for k in keywords.split(",")] if keywords else None
     try:
         spotter = KeywordSpotter(network, task.classes, keywords=wanted, threshold=threshold,
-                                 refractory_s=refractory, chunk_ms=chunk_ms)
+                                 refractory_s=refractory, context=context, chunk_ms=chunk_ms)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     for path in files:

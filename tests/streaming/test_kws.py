@@ -29,11 +29,13 @@ def _detect(spotter, stream, piece):
     return found + spotter.flush()
 
 
-def test_detections_do_not_depend_on_chunking(trained):
+@pytest.mark.parametrize("context", ["window", "stream"])
+def test_detections_do_not_depend_on_chunking(trained, context):
     model, classes, stream, checkpoint = trained
     runs = []
     for chunk_ms, piece in ((40, 999), (10, 160), (25, stream.shape[0])):
-        spotter = KeywordSpotter(model, classes, threshold=0.0, refractory_s=0.3, chunk_ms=chunk_ms)
+        spotter = KeywordSpotter(model, classes, threshold=0.0, refractory_s=0.3, chunk_ms=chunk_ms,
+                                 context=context)
         runs.append([(round(d.time_s, 4), d.keyword, round(d.confidence, 4)) for d in _detect(spotter, stream, piece)])
     assert runs[0] and runs[0] == runs[1] == runs[2]
 
@@ -49,6 +51,26 @@ def test_threshold_refractory_and_keywords(trained):
     assert {d.keyword for d in only.push(stream)} == {words[0]}
     with pytest.raises(ValueError, match="not keywords"):
         KeywordSpotter(model, classes, keywords=["_silence_"])
+    with pytest.raises(ValueError, match="context"):
+        KeywordSpotter(model, classes, context="clip")
+
+
+def test_shipped_spotter_finds_spoken_words_in_order(tmp_path):
+    """espeak-ng speaks three words between silences; the shipped model must find them, in order."""
+    import subprocess
+
+    from centaurus.training import shipped_models
+    _, task, model, _ = load_model(shipped_models()["kws-offline"])
+    parts = []
+    for word in ("yes", "stop", "left"):
+        path = tmp_path / f"{word}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), word], check=True)
+        parts += [torch.zeros(12000), load_audio(path)]
+    stream = torch.cat([*parts, torch.zeros(16000)])
+    found = KeywordSpotter(model, task.classes).push(stream)
+    assert [d.keyword for d in found] == ["yes", "stop", "left"]
+    ends = [sum(p.shape[0] for p in parts[:2 * i + 2]) / 16000 for i in range(3)]  # where each word ends
+    assert all(end - 0.5 < d.time_s < end + 1.0 for d, end in zip(found, ends)), (found, ends)
 
 
 def test_kws_detect_cli(trained, tmp_path):
