@@ -72,7 +72,7 @@ class KeywordSpotter:
         self._posteriors = torch.zeros(0, len(self.classes))          # last `smooth` posteriors
         self._frames = 0
         self._last_fire = -float("inf")
-        self._audio = torch.zeros(0)                                  # the last window of samples
+        self._audio = torch.zeros(self.window_samples)                # the last window; silence before the start
         self._seen = 0
 
     def push(self, samples: torch.Tensor) -> list[Detection]:
@@ -82,7 +82,10 @@ class KeywordSpotter:
         return self._windows(samples.detach().float().cpu().reshape(-1))
 
     def flush(self) -> list[Detection]:
-        return self._consume(self.streamer.flush()) if self.context == "stream" else []
+        """End of the stream: the last partial chunk, or half a window of silence so a final word can centre."""
+        if self.context == "stream":
+            return self._consume(self.streamer.flush())
+        return self._windows(torch.zeros(self.window_samples // 2))
 
     def _windows(self, samples: torch.Tensor) -> list[Detection]:
         """Classify the window ending at every multiple of the hop that these samples reach."""
@@ -90,7 +93,7 @@ class KeywordSpotter:
         self._seen += samples.shape[0]
         detections = []
         end = (self._seen - samples.shape[0]) // self.hop * self.hop + self.hop  # the first hop boundary ahead
-        for end in range(max(end, self.window_samples), self._seen + 1, self.hop):
+        for end in range(end, self._seen + 1, self.hop):
             stop = self._audio.shape[0] - (self._seen - end)
             window = self._audio[stop - self.window_samples:stop]
             with torch.inference_mode():
