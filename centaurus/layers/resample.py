@@ -15,8 +15,8 @@ def _prepend(pending: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     return x if pending is None else torch.cat([pending, x], dim=-1)
 
 
-class _Downsampler(StreamingModule):
-    """Base: applies `self.reduce` to whole windows of r samples; its state holds the pending samples."""
+class _Resampler(StreamingModule):
+    """Shared by both directions: a factor r ≥ 1, and a state that starts empty (None)."""
 
     def __init__(self, factor: int):
         super().__init__()
@@ -24,12 +24,19 @@ class _Downsampler(StreamingModule):
             raise ValueError(f"factor must be ≥ 1, got {factor}")
         self.factor = factor
 
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return None  # nothing pending; up-samplers make their zeros of the right width on first use
+
+    def extra_repr(self):
+        return f"factor={self.factor}"
+
+
+class _Downsampler(_Resampler):
+    """Base: applies `self.reduce` to whole windows of r samples; its state holds the pending samples."""
+
     def reduce(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, k·r) → (B, C', k)."""
         raise NotImplementedError
-
-    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
-        return None  # no pending samples
 
     def forward_full(self, x):
         return self.reduce(x[..., : x.shape[-1] // self.factor * self.factor])
@@ -46,18 +53,12 @@ class AvgPool(_Downsampler):
     def reduce(self, x):
         return x.unflatten(-1, (-1, self.factor)).mean(-1)
 
-    def extra_repr(self):
-        return f"factor={self.factor}"
-
 
 class Subsample(_Downsampler):
     """Every r-th sample, starting at index r−1 (the last of each window). (B, C, L) → (B, C, ⌊L/r⌋)."""
 
     def reduce(self, x):
         return x[..., self.factor - 1:: self.factor]
-
-    def extra_repr(self):
-        return f"factor={self.factor}"
 
 
 class StridedConvDown(_Downsampler):
@@ -73,21 +74,12 @@ class StridedConvDown(_Downsampler):
         return self.conv(x)
 
 
-class _Upsampler(StreamingModule):
+class _Upsampler(_Resampler):
     """Base: `self.expand` maps each frame to r samples; the output is delayed by r−1 samples."""
-
-    def __init__(self, factor: int):
-        super().__init__()
-        if factor < 1:
-            raise ValueError(f"factor must be ≥ 1, got {factor}")
-        self.factor = factor
 
     def expand(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, k) → (B, C', k·r)."""
         raise NotImplementedError
-
-    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
-        return None  # zeros of the right width on first use
 
     def forward_full(self, x):
         y = self.expand(x)
@@ -107,9 +99,6 @@ class RepeatUpsample(_Upsampler):
 
     def expand(self, x):
         return x.repeat_interleave(self.factor, dim=-1)
-
-    def extra_repr(self):
-        return f"factor={self.factor}"
 
 
 class TransposedUpsample(_Upsampler):
