@@ -5,6 +5,9 @@ Neck:             two s5 SSM layers at the last width
 Decoder level i:  transposed conv c_{i+1} → c_i, delayed r_i − 1 → + skip_i → SSM(c_i → c_i)
 Output:           SSM(c_0 → c_0) with activation, then SSM(c_0 → out_channels) without.
 
+c_0 is `in_channels` as in the spec, or `stem` channels lifted from the input by a 1×1 convolution: one
+channel at the full rate leaves the finest level almost no capacity, which costs quality on small models.
+
 Every part is causal, so y[t] depends on x[≤ t] only. In streaming, a level emits samples once both the
 up-sampled path and its skip have them: output lags input by at most R − 1 samples (R = Π r_i), the
 algorithmic latency that block down-sampling costs.
@@ -16,6 +19,7 @@ import torch
 from torch import nn
 
 from ..layers import SSMLayer, StreamingModule, StridedConvDown, TransposedUpsample
+from ..layers.blocks import PointwiseConv1d
 from .classifier import _per_layer
 
 
@@ -34,6 +38,7 @@ class HourglassConfig:
     postact: str | None = "silu"
     discretization: str = "simplified"
     projection_init: str = "reference"
+    stem: int | None = None  # full-rate width c_0; None keeps the spec's layout (c_0 = in_channels)
 
 
 def _align_add(a, b, pending_a, pending_b):
@@ -53,7 +58,9 @@ class CentaurusHourglass(StreamingModule):
         depth = len(cfg.channels)
         if len(cfg.downsample) != depth:
             raise ValueError("downsample needs one ratio per entry of channels")
-        widths, modes = [cfg.in_channels, *cfg.channels], _per_layer(cfg.mode, depth + 1)
+        width0 = cfg.stem or cfg.in_channels
+        widths, modes = [width0, *cfg.channels], _per_layer(cfg.mode, depth + 1)
+        self.lift = PointwiseConv1d(cfg.in_channels, width0) if cfg.stem else nn.Identity()
 
         def ssm(c_in, c_out, mode, act=True):
             return SSMLayer(cfg.num_states, c_in, c_out, mode=mode, state_blocks=cfg.state_blocks,
@@ -84,7 +91,7 @@ class CentaurusHourglass(StreamingModule):
         return modules, tuple((None, None) for _ in self.encoders)
 
     def forward_full(self, x):
-        skips = []
+        x, skips = self.lift(x), []
         for enc, down in zip(self.encoders, self.downs):
             skips.append(x)
             x = down.forward_full(enc.forward_full(x))
@@ -100,7 +107,7 @@ class CentaurusHourglass(StreamingModule):
     def forward_chunk(self, x, state):
         module_states, pending = state
         states = dict(zip(map(id, self._stateful()), module_states))
-        pending = list(pending)
+        pending, x = list(pending), self.lift(x)
 
         def run(module, value):
             out, states[id(module)] = module.forward_chunk(value, states[id(module)])

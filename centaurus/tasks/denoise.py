@@ -39,6 +39,7 @@ class DenoiseModel(Strict):
     postact: str | None = "silu"
     discretization: str = "simplified"
     projection_init: Literal["reference", "random"] = "reference"
+    stem: int | None = None  # full-rate width (see `HourglassConfig.stem`)
 
 
 class DenoiseLoss(Strict):
