@@ -50,8 +50,10 @@ def test_classifier_streams_exactly(mode):
     assert features.shape == (2, 16, 318 // 8)
 
 
-def test_hourglass_is_causal_and_streams_exactly():
-    model = CentaurusHourglass(HourglassConfig(channels=[4, 8], downsample=[4, 2], mode=["dws", "s5", "neck"]))
+@pytest.mark.parametrize("stem", [None, 3])
+def test_hourglass_is_causal_and_streams_exactly(stem):
+    model = CentaurusHourglass(HourglassConfig(channels=[4, 8], downsample=[4, 2], mode=["dws", "s5", "neck"],
+                                               stem=stem))
     model.eval()
     x = torch.randn(2, 1, 320)
     with torch.no_grad():
