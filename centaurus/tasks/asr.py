@@ -69,13 +69,26 @@ class CTCEncoder(StreamingModule):
         return self._log_probs(h), state
 
 
+Beams = dict[tuple[int, ...], tuple[float, float]]  # prefix -> (log p ending in blank, log p ending in non-blank)
+EMPTY_BEAMS: Beams = {(): (0.0, -math.inf)}
+
+
+def best_path_step(indices: list[int], *, last: int = 0) -> tuple[list[int], int]:
+    """Best path over more frames of argmax `indices`: the tokens they add and the new last frame's index.
+
+    `last` is the previous frame's index (blank before the first), so a repeat across a chunk boundary merges
+    exactly as it does within one chunk. Blanks are dropped."""
+    tokens = []
+    for c in indices:
+        if c != 0 and c != last:
+            tokens.append(c)
+        last = c
+    return tokens, last
+
+
 def greedy_decode(log_probs: torch.Tensor, lengths: list[int]) -> list[str]:
     """Best path: argmax per frame, merge repeats, drop blanks."""
-    out = []
-    for row, n in zip(log_probs.argmax(-1).tolist(), lengths):
-        path = [c for i, c in enumerate(row[:n]) if i == 0 or c != row[i - 1]]
-        out.append(decode_indices(path))
-    return out
+    return [decode_indices(best_path_step(row[:n])[0]) for row, n in zip(log_probs.argmax(-1).tolist(), lengths)]
 
 
 def _logsumexp(a: float, b: float) -> float:
@@ -86,9 +99,9 @@ def _logsumexp(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
-def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int) -> str:
-    """CTC prefix beam search over one utterance's (T, vocab) log-probs, without a language model."""
-    beams = {(): (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in non-blank)
+def beam_step(beams: Beams, log_probs: torch.Tensor, *, beam_width: int) -> Beams:
+    """CTC prefix beam search over more frames, (T, vocab) log-probs, without a language model. Returns new
+    beams, so a stream decoded chunk by chunk ends with the beams of the whole utterance."""
     for frame in log_probs.tolist():
         nxt = defaultdict(lambda: (-math.inf, -math.inf))
         for prefix, (pb, pnb) in beams.items():
@@ -106,8 +119,17 @@ def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int) -> str:
                     b, nb = nxt[prefix]
                     nxt[prefix] = (b, _logsumexp(nb, pnb + p))
         beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam_width])
-    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]
-    return decode_indices(list(best))
+    return beams
+
+
+def best_prefix(beams: Beams) -> str:
+    """The text of the most probable prefix."""
+    return decode_indices(list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]))
+
+
+def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int) -> str:
+    """CTC prefix beam search over one utterance's (T, vocab) log-probs, without a language model."""
+    return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width))
 
 
 class ASRTask:
