@@ -11,6 +11,7 @@ from centaurus_cli.denoise import denoise
 from centaurus_cli.export import export
 from centaurus_cli.kws import kws_app
 from centaurus_cli.train import evaluate, info, train
+from centaurus_cli.transcribe import transcribe
 
 from centaurus.errors import CentaurusError
 
@@ -24,6 +25,7 @@ app.command(name="eval")(evaluate)
 app.command()(info)
 app.command()(export)
 app.command()(denoise)
+app.command()(transcribe)
 
 
 def main() -> None:

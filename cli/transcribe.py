@@ -1,0 +1,57 @@
+"""`centaurus transcribe FILE... [--model NAME|PATH] [--beam N] [--chunk-ms N] [--device cpu|cuda|auto]`."""
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+import typer
+
+SAMPLE_RATE = 16000
+UPDATE_S = 0.5  # files are read in blocks of this much audio, so a partial is shown at most this often
+CLEAR_LINE = "\r\x1b[K"
+
+
+def _show_partial(text: str, *, tty: bool) -> None:
+    """On a terminal rewrite the current line (with the end of the text if it is wider); in logs add a line."""
+    if not tty:
+        typer.echo(f"partial: {text}")
+        return
+    width = max(2, shutil.get_terminal_size().columns - 1)  # a wrapped line could not be rewritten by \r
+    typer.echo(CLEAR_LINE + (text if len(text) <= width else "…" + text[1 - width:]), nl=False)
+
+
+def _run(transcriber, blocks: Iterable[torch.Tensor], name: str, *, tty: bool) -> None:
+    """Push `blocks` through `transcriber`, showing each changed partial, then print `name<TAB>final text`."""
+    transcriber.reset()
+    shown = ""
+    for block in blocks:
+        text = transcriber.push(block)
+        if text != shown:
+            _show_partial(text, tty=tty)
+            shown = text
+    final = transcriber.finish()
+    typer.echo(f"{CLEAR_LINE if tty else ''}{name}\t{final}")
+    report = transcriber.report()
+    typer.echo(f"{name}: {report.audio_seconds:.1f} s of audio, RTF {report.rtf:.3f}", err=True)
+
+
+def transcribe(files: list[Path] = typer.Argument(..., help="Recordings (any format, rate or channel count)."),
+               model: str = typer.Option("asr-offline", help="Shipped model name or checkpoint folder."),
+               beam: int = typer.Option(1, min=1, help="Beam width: 1 is the greedy best path, more runs CTC "
+                                                       "prefix beam search."),
+               chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
+               device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
+    """Stream each file through a CTC model, showing the partial transcript as audio arrives, then the final."""
+    from centaurus.audio import audio_info, iter_blocks
+    from centaurus.streaming.transcribe import Transcriber
+    from centaurus.training import load_model, resolve_checkpoint, resolve_device
+    for path in files:  # a bad file fails before any model is loaded or any text printed
+        audio_info(path)
+    _, _, network, _ = load_model(resolve_checkpoint(model))
+    transcriber = Transcriber(network, beam_width=beam, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
+                              device=resolve_device(device))
+    tty = sys.stdout.isatty()
+    for path in files:
+        blocks = iter_blocks(path, block_samples=round(UPDATE_S * SAMPLE_RATE), sample_rate=SAMPLE_RATE)
+        _run(transcriber, blocks, str(path), tty=tty)
