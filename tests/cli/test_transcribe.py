@@ -1,0 +1,93 @@
+"""`centaurus transcribe` with a really trained tiny CTC model on real files: partial lines, then the final text
+(equal to decoding the whole file at once); a terminal gets one rewritten line; bad input is one line, exit 2."""
+import os
+import pty
+import subprocess
+import sys
+from itertools import pairwise
+
+import pytest
+import torch
+
+from centaurus.audio import load_audio
+from centaurus.tasks import greedy_decode, prefix_beam_search
+from centaurus.training import load_model
+from tests.streaming.test_transcribe import tiny_asr
+
+CLI = [sys.executable, "-m", "centaurus_cli.main", "transcribe"]
+
+
+def _cli(*args):
+    return subprocess.run([*CLI, *args], check=False, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    checkpoint, speech = tiny_asr(tmp_path_factory)
+    _, _, model, _ = load_model(checkpoint)
+    with torch.no_grad():
+        one_shot = model(load_audio(speech)[None, None])[0]                 # (frames, vocab)
+    return checkpoint, speech, one_shot
+
+
+def test_partials_then_final_line_per_file(trained, tmp_path):
+    checkpoint, speech, one_shot = trained
+    expected = greedy_decode(one_shot[None], [one_shot.shape[0]])[0]
+    copy = tmp_path / "again.wav"
+    copy.write_bytes(speech.read_bytes())
+    done = _cli(str(speech), str(copy), "--model", str(checkpoint), "--chunk-ms", "7")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == f"{copy}\t{expected}" and f"{speech}\t{expected}" in lines
+    partials = [line.removeprefix("partial: ") for line in lines if line.startswith("partial: ")]
+    assert len(partials) >= 4 and all(a != b for a, b in pairwise(partials))  # shown only on change
+    assert all(expected.startswith(p) for p in partials)
+    assert done.stderr.count("RTF") == 2
+
+
+def test_beam_search_final_line(trained):
+    checkpoint, speech, one_shot = trained
+    done = _cli(str(speech), "--model", str(checkpoint), "--beam", "4")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"{speech}\t{prefix_beam_search(one_shot, beam_width=4)}"
+
+
+def test_terminal_gets_one_rewritten_line(trained):
+    checkpoint, speech, one_shot = trained
+    expected = greedy_decode(one_shot[None], [one_shot.shape[0]])[0]
+    leader, follower = pty.openpty()
+    with subprocess.Popen([*CLI, str(speech), "--model", str(checkpoint)], stdout=follower,
+                          stderr=subprocess.DEVNULL) as proc:
+        os.close(follower)
+        out = b""
+        while chunk := _read(leader):
+            out += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    text = out.decode()
+    assert "partial:" not in text and text.count("\r\x1b[K") >= 3
+    assert text.endswith(f"\r\x1b[K{speech}\t{expected}\r\n")  # the terminal turns \n into \r\n
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # Linux reports the closed other end as EIO
+        return b""
+
+
+def test_bad_input_is_one_line_exit_2(trained, tmp_path):
+    checkpoint = trained[0]
+    empty, corrupt = tmp_path / "empty.wav", tmp_path / "corrupt.wav"
+    empty.write_bytes(b"")
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + bytes(range(256)))
+    for path in (empty, corrupt):
+        done = _cli(str(path), "--model", str(checkpoint))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"error: {path}") and done.stderr.count("\n") == 1, done.stderr
+        assert done.stdout == ""
+
+
+def test_files_and_mic_are_exclusive(trained):
+    done = _cli(str(trained[1]), "--mic", "--model", str(trained[0]))
+    assert done.returncode == 2 and "give either FILE... or --mic" in done.stderr and done.stdout == ""
