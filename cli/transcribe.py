@@ -1,14 +1,18 @@
-"""`centaurus transcribe FILE... [--model NAME|PATH] [--beam N] [--chunk-ms N] [--device cpu|cuda|auto]`."""
+"""`centaurus transcribe FILE... | --mic [--seconds S]  [--model NAME|PATH] [--beam N] [--chunk-ms N]
+[--device cpu|cuda|auto]`."""
 import shutil
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import typer
 
 SAMPLE_RATE = 16000
-UPDATE_S = 0.5  # files are read in blocks of this much audio, so a partial is shown at most this often
+UPDATE_S = 0.5  # in logs a partial line comes at most once per this much audio (files are read in such blocks)
 CLEAR_LINE = "\r\x1b[K"
 
 
@@ -22,36 +26,71 @@ def _show_partial(text: str, *, tty: bool) -> None:
 
 
 def _run(transcriber, blocks: Iterable[torch.Tensor], name: str, *, tty: bool) -> None:
-    """Push `blocks` through `transcriber`, showing each changed partial, then print `name<TAB>final text`."""
+    """Push `blocks` through `transcriber`, showing changed partials, then print `name<TAB>final text`."""
     transcriber.reset()
-    shown = ""
+    shown, unshown = "", 0  # samples pushed since the last partial line
     for block in blocks:
         text = transcriber.push(block)
-        if text != shown:
+        unshown += block.numel()
+        if text != shown and (tty or unshown >= UPDATE_S * SAMPLE_RATE):
             _show_partial(text, tty=tty)
-            shown = text
+            shown, unshown = text, 0
     final = transcriber.finish()
     typer.echo(f"{CLEAR_LINE if tty else ''}{name}\t{final}")
     report = transcriber.report()
     typer.echo(f"{name}: {report.audio_seconds:.1f} s of audio, RTF {report.rtf:.3f}", err=True)
 
 
-def transcribe(files: list[Path] = typer.Argument(..., help="Recordings (any format, rate or channel count)."),
+@contextmanager
+def _ctrl_c_stops() -> Iterator[threading.Event]:
+    """Ctrl-C sets the event instead of raising, so a live stream stops between blocks with its state whole and
+    the final text of what was heard can still be printed."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _until(mic, seconds: float | None, stop: threading.Event) -> Iterator[torch.Tensor]:
+    """The microphone's blocks until `seconds` of audio (None: no limit) or until `stop` is set."""
+    for block in mic:
+        if stop.is_set():
+            return
+        yield block
+        if seconds is not None and mic.seconds >= seconds:
+            return
+
+
+def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any format, rate or channel count)."),
+               mic: bool = typer.Option(False, "--mic", help="Transcribe the default microphone instead of files."),
+               seconds: float | None = typer.Option(None, min=0, help="With --mic: stop after this many seconds "
+                                                                      "(default: at Ctrl-C)."),
                model: str = typer.Option("asr-offline", help="Shipped model name or checkpoint folder."),
                beam: int = typer.Option(1, min=1, help="Beam width: 1 is the greedy best path, more runs CTC "
                                                        "prefix beam search."),
                chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
                device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
-    """Stream each file through a CTC model, showing the partial transcript as audio arrives, then the final."""
+    """Stream each file (or the microphone) through a CTC model, showing the partial transcript as audio arrives,
+    then the final one."""
     from centaurus.audio import audio_info, iter_blocks
     from centaurus.streaming.transcribe import Transcriber
     from centaurus.training import load_model, resolve_checkpoint, resolve_device
+    files = files or []
+    if mic == bool(files):
+        raise typer.BadParameter("give either FILE... or --mic")
     for path in files:  # a bad file fails before any model is loaded or any text printed
         audio_info(path)
     _, _, network, _ = load_model(resolve_checkpoint(model))
     transcriber = Transcriber(network, beam_width=beam, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
                               device=resolve_device(device))
     tty = sys.stdout.isatty()
+    if mic:
+        from centaurus.streaming.mic import Microphone
+        with Microphone(block_ms=chunk_ms) as source, _ctrl_c_stops() as stop:
+            typer.echo(f"listening on {source.device_name}; Ctrl-C stops", err=True)
+            _run(transcriber, _until(source, seconds, stop), "mic", tty=tty)
     for path in files:
         blocks = iter_blocks(path, block_samples=round(UPDATE_S * SAMPLE_RATE), sample_rate=SAMPLE_RATE)
         _run(transcriber, blocks, str(path), tty=tty)
