@@ -19,7 +19,9 @@ def train(recipe: Path = typer.Argument(..., help="YAML recipe, e.g. recipes/kws
     from centaurus.training import train as run_training
     overrides = list(set_) + ([f"trainer.seed={seed}"] if seed is not None else [])
     result = run_training(load_recipe(recipe, overrides), device=device, resume=resume, out_dir=out)
-    typer.echo(f"trained {result.steps} steps; best {result.best_metric} at {result.best_checkpoint}")
+    peak = max((row["peak_mb"] for row in result.train_log), default=0.0)
+    typer.echo(f"trained {result.steps} steps (peak memory {peak:.0f} MB); best {result.best_metric} "
+               f"at {result.best_checkpoint}")
 
 
 def evaluate(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),

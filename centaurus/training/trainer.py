@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,13 @@ class RunResult:
     last_checkpoint: Path | None
     train_log: list[dict] = field(default_factory=list)
     valid_log: list[dict] = field(default_factory=list)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: the accelerator's allocator peak on CUDA, else this process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def resolve_device(name: str) -> torch.device:
@@ -241,6 +249,8 @@ def _fit(run: _Run, *, resume: bool, stop_after: int | None, progress: bool) -> 
         board = TensorBoard(run.out_dir, start_step=run.step)
     model = run.model
     if dist.enabled:
+        if run.device.type == "cuda":  # batch statistics over all ranks (SyncBatchNorm needs CUDA tensors)
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = DistributedDataParallel(model, device_ids=[dev_index] if (dev_index := run.device.index) is not None
                                         else None)
     forward_model = torch.compile(model) if cfg.compile else model
@@ -262,7 +272,8 @@ def _fit(run: _Run, *, resume: bool, stop_after: int | None, progress: bool) -> 
                 if run.step % cfg.log_every == 0 or run.step % run.steps_per_epoch == 0:
                     row = {"step": run.step, "epoch": round(run.step / run.steps_per_epoch, 4),
                            "loss": sum(losses) / len(losses), "lr": lr,
-                           "seconds": round(time.perf_counter() - tick, 3)}
+                           "seconds": round(time.perf_counter() - tick, 3),
+                           "peak_mb": round(peak_memory_mb(run.device), 1)}
                     losses, tick = [], time.perf_counter()
                     run.train_log.append(row)
                     if main:
