@@ -1,4 +1,4 @@
-"""`centaurus transcribe FILE... | --mic [--seconds S]  [--model NAME|PATH] [--beam N] [--chunk-ms N]
+"""`centaurus transcribe {FILE... | --mic [--seconds S]} [--model NAME|PATH] [--beam N] [--chunk-ms N]
 [--device cpu|cuda|auto]`."""
 import shutil
 import signal
@@ -7,9 +7,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import typer
+
+if TYPE_CHECKING:
+    from centaurus.streaming.mic import Microphone
+    from centaurus.streaming.transcribe import Transcriber
 
 SAMPLE_RATE = 16000
 UPDATE_S = 0.5  # in logs a partial line comes at most once per this much audio (files are read in such blocks)
@@ -25,7 +30,7 @@ def _show_partial(text: str, *, tty: bool) -> None:
     typer.echo(CLEAR_LINE + (text if len(text) <= width else "…" + text[1 - width:]), nl=False)
 
 
-def _run(transcriber, blocks: Iterable[torch.Tensor], name: str, *, tty: bool) -> None:
+def _run(transcriber: "Transcriber", blocks: Iterable[torch.Tensor], name: str, *, tty: bool) -> None:
     """Push `blocks` through `transcriber`, showing changed partials, then print `name<TAB>final text`."""
     transcriber.reset()
     shown, unshown = "", 0  # samples pushed since the last partial line
@@ -53,7 +58,7 @@ def _ctrl_c_stops() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _until(mic, seconds: float | None, stop: threading.Event) -> Iterator[torch.Tensor]:
+def _until(mic: "Microphone", seconds: float | None, stop: threading.Event) -> Iterator[torch.Tensor]:
     """The microphone's blocks until `seconds` of audio (None: no limit) or until `stop` is set."""
     for block in mic:
         if stop.is_set():
@@ -80,6 +85,8 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
     files = files or []
     if mic == bool(files):
         raise typer.BadParameter("give either FILE... or --mic")
+    if seconds is not None and not mic:
+        raise typer.BadParameter("--seconds only applies to --mic")
     for path in files:  # a bad file fails before any model is loaded or any text printed
         audio_info(path)
     _, _, network, _ = load_model(resolve_checkpoint(model))
