@@ -19,3 +19,7 @@ class CheckpointError(CentaurusError):
 
 class RecipeError(CentaurusError):
     """A recipe has an unknown key, a missing field or a value of the wrong type."""
+
+
+class DeviceError(CentaurusError):
+    """An audio device is missing, cannot record in a usable format, or stopped delivering audio."""
