@@ -1,31 +1,46 @@
-"""`centaurus kws detect FILE...`: keyword detections with timestamps in recordings of any length."""
+"""`centaurus kws detect FILE...` and `centaurus kws listen`: keyword detections with timestamps, in recordings of
+any length or live from a microphone."""
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-kws_app = typer.Typer(help="Keyword spotting on recordings.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from centaurus.streaming import Detection, KeywordSpotter
+
+kws_app = typer.Typer(help="Keyword spotting on recordings and live input.", no_args_is_help=True)
+
+FILES = typer.Argument(..., help="Recordings (any format, rate or channel count).")
+# The spotter's options, shared by both commands.
+MODEL = typer.Option("kws-offline", help="Shipped model name or checkpoint folder.")
+KEYWORDS = typer.Option(None, help="Comma-separated keywords (default: all words).")
+THRESHOLD = typer.Option(0.8, help="Smoothed probability at which a keyword fires.")
+REFRACTORY = typer.Option(1.0, help="Seconds after a detection during which none fires.")
+CONTEXT = typer.Option("window", help="'window': each posterior from a zero state (clip-trained models); "
+                                      "'stream': carried state (stream-trained models).")
+CHUNK_MS = typer.Option(40.0, help="Streaming chunk length in milliseconds.")
 
 
-@kws_app.command()
-def detect(files: list[Path] = typer.Argument(..., help="Recordings (any format, rate or channel count)."),
-           model: str = typer.Option("kws-offline", help="Shipped model name or checkpoint folder."),
-           keywords: str | None = typer.Option(None, help="Comma-separated keywords (default: all words)."),
-           threshold: float = typer.Option(0.8, help="Smoothed probability at which a keyword fires."),
-           refractory: float = typer.Option(1.0, help="Seconds after a detection during which none fires."),
-           context: str = typer.Option("window", help="'window': each posterior from a zero state (clip-trained "
-                                                      "models); 'stream': carried state (stream-trained models)."),
-           chunk_ms: float = typer.Option(40.0, help="Streaming chunk length in milliseconds.")) -> None:
-    """Stream each file through the keyword spotter and print one line per detection."""
-    from centaurus.audio import iter_blocks
+def _spotter(model: str, keywords: str | None, threshold: float, refractory: float, context: str,
+             chunk_ms: float) -> "KeywordSpotter":
+    """The `KeywordSpotter` for a model name or folder; a bad keyword or context is a bad parameter."""
     from centaurus.streaming import KeywordSpotter
     from centaurus.training import load_model, resolve_checkpoint
     _, task, network, _ = load_model(resolve_checkpoint(model))
     wanted = [k.strip() for k in keywords.split(",")] if keywords else None
     try:
-        spotter = KeywordSpotter(network, task.classes, keywords=wanted, threshold=threshold,
-                                 refractory_s=refractory, context=context, chunk_ms=chunk_ms)
+        return KeywordSpotter(network, task.classes, keywords=wanted, threshold=threshold, refractory_s=refractory,
+                              context=context, chunk_ms=chunk_ms)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+
+
+@kws_app.command()
+def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
+           refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS) -> None:
+    """Stream each file through the keyword spotter and print one line per detection."""
+    from centaurus.audio import iter_blocks
+    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms)
     for path in files:
         spotter.reset()
         found = []
@@ -35,3 +50,44 @@ def detect(files: list[Path] = typer.Argument(..., help="Recordings (any format,
         for d in found:
             typer.echo(f"{path}\t{d.time_s:8.2f} s\t{d.keyword}\t{d.confidence:.2f}")
         typer.echo(f"{path}: {len(found)} detection(s)")
+
+
+@kws_app.command()
+def listen(model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
+           refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS,
+           input_device: int | None = typer.Option(None, help="Input device index (see --list-devices); "
+                                                              "default: the system's default input."),
+           seconds: float | None = typer.Option(None, min=0, help="Stop after this many seconds of audio "
+                                                                  "(default: run until Ctrl-C)."),
+           list_devices: bool = typer.Option(False, "--list-devices", help="Print the input devices and exit.")
+           ) -> None:
+    """Spot keywords live from a microphone; print each detection (seconds since start) as it happens."""
+    from centaurus.streaming.mic import Microphone
+    from centaurus.streaming.mic import list_devices as input_devices
+    if list_devices:
+        for d in input_devices():
+            mark = "*" if d.is_default else " "
+            typer.echo(f"{d.index:3d}{mark} {d.name}\t{d.channels} in\t{d.default_rate} Hz")
+        return
+    mic = Microphone(input_device, block_ms=chunk_ms)  # checks the device before the slower model load
+    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms)
+    found = 0
+    with mic:
+        typer.echo(f"listening on {mic.device_name} ({mic.capture_rate} Hz, {mic.capture_channels} channel(s)); "
+                   f"Ctrl-C stops")
+        try:
+            for block in mic:
+                found += _print(spotter.push(block))
+                if seconds is not None and mic.seconds >= seconds:
+                    break
+        except KeyboardInterrupt:
+            pass
+    found += _print(spotter.flush())  # a word cut off by the stop gets half a window of silence to centre in
+    typer.echo(f"{found} detection(s) in {mic.seconds:.1f} s; {mic.overflows} input overflow(s)")
+
+
+def _print(detections: "list[Detection]") -> int:
+    """One line per live detection (typer.echo flushes, so a reader sees it at once); returns how many."""
+    for d in detections:
+        typer.echo(f"{d.time_s:8.2f} s\t{d.keyword}\t{d.confidence:.2f}")
+    return len(detections)
