@@ -1,4 +1,4 @@
-"""EMA and bf16 autocast on CPU in the real trainer, on the tiny tone corpus."""
+"""EMA, bf16 autocast on CPU and torch.compile in the real trainer, on the tiny tone corpus."""
 import math
 
 import pytest
@@ -46,3 +46,15 @@ def test_bf16_autocast_trains_on_cpu(root, tmp_path):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.randn(2, 1, 16000))
     assert out.dtype == torch.bfloat16  # autocast really reaches the network's matmuls
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(root, tmp_path):
+    def run(name, **trainer):
+        recipe = validate_recipe(kws_recipe(root, tmp_path / name, epochs=1, **trainer), source="t")
+        return train(recipe, device="cpu", progress=False), _last(tmp_path / name)[0]
+    (eager, eager_weights), (compiled, compiled_weights) = run("eager"), run("compiled", compile=True)
+    eager_losses, compiled_losses = [r["loss"] for r in eager.train_log], [r["loss"] for r in compiled.train_log]
+    assert compiled_losses == pytest.approx(eager_losses, rel=1e-3), (eager_losses, compiled_losses)
+    floats = [k for k in eager_weights if eager_weights[k].is_floating_point()]
+    assert max(float((eager_weights[k] - compiled_weights[k]).abs().max()) for k in floats) < 1e-3
