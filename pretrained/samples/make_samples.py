@@ -4,24 +4,20 @@ Run from the repository root after `make setup`: `python pretrained/samples/make
 The same tools and seeds give the same files, so the samples are rebuilt, never hand-edited.
 """
 import argparse
-import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from centaurus.audio import load_audio, save_audio
+from centaurus.audio import save_audio
 from centaurus.data.builders.common import SAMPLE_RATE, TTS_TOOLS, Voice, coloured_noise, require, synthesize
 from centaurus.data.builders.denoise import mix_at_snr
-from centaurus.data.builders.kws import WESNOTH_AMBIENT
 from centaurus.data.text import normalize_text
 
 SEED = 0
 # Both sentences are example sentences quoted in WordNet 3.0's glosses, the text of `centaurus data asr`.
 DENOISE_TEXT = "Helen Keller felt the physical world by touching people and objects around her"
 ASR_TEXT = "red and gold are the characteristic colors of autumn"
-# A test-split noise of `centaurus data denoise` (every fourth Wesnoth loop), so the denoiser never trained on it.
-NOISE = WESNOTH_AMBIENT / "birds2.ogg"
 SNR_DB = 5.0
 # The voice and words the shipped kws-offline model is tested on (tests/streaming/test_kws.py), plus "seven".
 KWS_VOICE = Voice("espeak-ng", "en-us", 50, 150)
@@ -32,15 +28,22 @@ def _peak(wav: torch.Tensor, level: float) -> torch.Tensor:
     return level * wav / wav.abs().max().clamp_min(1e-6)
 
 
+def swelling_noise(samples: int, rng: np.random.Generator) -> torch.Tensor:
+    """Pink noise under a smooth random envelope spanning ~20 dB: non-stationary, and generated here, so the
+    sample carries no third-party audio."""
+    knots = np.exp(1.2 * rng.standard_normal(samples // (SAMPLE_RATE // 4) + 2))   # a level every 0.25 s
+    envelope = np.interp(np.arange(samples), np.linspace(0, samples, knots.shape[0]), knots)
+    return coloured_noise(samples, exponent=1.0, rng=rng) * torch.from_numpy(envelope).float()
+
+
 def noisy_speech(out: Path) -> None:
-    """`clean_speech.flac` by festival's HTS voice and `noisy_speech.flac`: it mixed with bird song at 5 dB."""
+    """`clean_speech.flac` by festival's HTS voice and `noisy_speech.flac`: it mixed with swelling pink noise
+    at 5 dB."""
     clean = _peak(synthesize(Voice("festival", "cmu_us_slt_arctic_hts", 0, 1.0), [DENOISE_TEXT])[0], 0.5)
     clean = torch.cat([torch.zeros(SAMPLE_RATE // 4), clean, torch.zeros(SAMPLE_RATE // 4)])
     # A -80 dBFS floor, as any recording has: digital silence has no log spectrum to plot.
     clean = clean + 1e-4 * coloured_noise(clean.shape[0], exponent=0.0, rng=np.random.default_rng(SEED))
-    noise = load_audio(NOISE, sample_rate=SAMPLE_RATE)
-    start = random.Random(SEED).randrange(noise.shape[0] - clean.shape[0])
-    noisy, clean = mix_at_snr(clean, noise[start:start + clean.shape[0]], SNR_DB)
+    noisy, clean = mix_at_snr(clean, swelling_noise(clean.shape[0], np.random.default_rng(SEED + 1)), SNR_DB)
     save_audio(out / "clean_speech.flac", clean, SAMPLE_RATE)
     save_audio(out / "noisy_speech.flac", noisy, SAMPLE_RATE)
 
@@ -68,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent, help="folder to write into")
     out = parser.parse_args().out
-    require({**TTS_TOOLS, str(NOISE): "wesnoth-1.16-data"})
+    require(TTS_TOOLS)
     out.mkdir(parents=True, exist_ok=True)
     for make in (noisy_speech, keywords, utterance):
         make(out)
