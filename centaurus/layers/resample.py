@@ -4,6 +4,11 @@ A down-sampler by r keeps at most r−1 pending input samples between chunks, so
 straddles a chunk boundary is completed by the next chunk instead of being dropped. An up-sampler is
 delayed by r−1 samples: output frame k needs the whole input window k, which ends r−1 samples after it
 starts, so the delay is what makes the up-sampled path causal.
+
+In streaming, the strided convolutions run as matrix products over time-major frames ((B, L, C) in memory):
+for the few frames of a chunk that is several times cheaper than `conv1d`, and the outputs stay time-major,
+the layout the SSM layers' chunk plans read without copies. One-shot calls keep `conv1d`, fast on long
+inputs; the two agree to float rounding.
 """
 import torch
 from torch import nn
@@ -12,7 +17,7 @@ from .streaming import StreamingModule
 
 
 def _prepend(pending: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    return x if pending is None else torch.cat([pending, x], dim=-1)
+    return x if pending is None or pending.shape[-1] == 0 else torch.cat([pending, x], dim=-1)
 
 
 class _Resampler(StreamingModule):
@@ -38,13 +43,17 @@ class _Downsampler(_Resampler):
         """x: (B, C, k·r) → (B, C', k)."""
         raise NotImplementedError
 
+    def reduce_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        """`reduce` for the few frames of a streaming chunk."""
+        return self.reduce(x)
+
     def forward_full(self, x):
         return self.reduce(x[..., : x.shape[-1] // self.factor * self.factor])
 
     def forward_chunk(self, x, state):
         x = _prepend(state, x)
         whole = x.shape[-1] // self.factor * self.factor
-        return self.reduce(x[..., :whole]), x[..., whole:]
+        return self.reduce_chunk(x[..., :whole]), x[..., whole:]
 
 
 class AvgPool(_Downsampler):
@@ -73,6 +82,12 @@ class StridedConvDown(_Downsampler):
             return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
         return self.conv(x)
 
+    def reduce_chunk(self, x):
+        B, C, L = x.shape
+        weight = self.conv.weight.permute(2, 1, 0).reshape(self.factor * C, -1)      # (r·C, D) as (j, c), d
+        frames = x.transpose(1, 2).reshape(B, L // self.factor, self.factor * C)    # (B, K, r·C)
+        return (frames @ weight).transpose(1, 2)                                     # (B, D, K)
+
 
 class _Upsampler(_Resampler):
     """Base: `self.expand` maps each frame to r samples; the output is delayed by r−1 samples."""
@@ -81,17 +96,21 @@ class _Upsampler(_Resampler):
         """x: (B, C, k) → (B, C', k·r)."""
         raise NotImplementedError
 
+    def expand_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        """`expand` for the few frames of a streaming chunk."""
+        return self.expand(x)
+
     def forward_full(self, x):
         y = self.expand(x)
         return nn.functional.pad(y, (self.factor - 1, 0))[..., : y.shape[-1]]
 
     def forward_chunk(self, x, state):
-        y = self.expand(x)
+        y = self.expand_chunk(x).transpose(1, 2)                                     # (B, k·r, C'), time-major
         if state is None:
-            state = y.new_zeros(y.shape[0], y.shape[1], self.factor - 1)
-        y = torch.cat([state, y], dim=-1)
-        cut = y.shape[-1] - (self.factor - 1)
-        return y[..., :cut], y[..., cut:]
+            state = y.new_zeros(y.shape[0], y.shape[2], self.factor - 1)
+        y = torch.cat([state.transpose(1, 2), y], dim=1)
+        cut = y.shape[1] - (self.factor - 1)
+        return y[:, :cut].transpose(1, 2), y[:, cut:].transpose(1, 2)
 
 
 class RepeatUpsample(_Upsampler):
@@ -112,6 +131,12 @@ class TransposedUpsample(_Upsampler):
         if x.shape[-1] == 0:
             return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
         return self.conv(x)
+
+    def expand_chunk(self, x):
+        B, C, K = x.shape
+        weight = self.conv.weight.permute(0, 2, 1).reshape(C, -1)                    # (C, r·D) as c, (j, d)
+        y = x.transpose(1, 2) @ weight                                               # (B, K, r·D)
+        return y.reshape(B, K * self.factor, weight.shape[1] // self.factor).transpose(1, 2)   # (B, D, K·r)
 
 
 def streamable(model: nn.Module) -> nn.Module:

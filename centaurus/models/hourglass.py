@@ -41,10 +41,13 @@ class HourglassConfig:
     stem: int | None = None  # full-rate width c_0; None keeps the spec's layout (c_0 = in_channels)
 
 
+def _prepend(pending, x):
+    return x if pending is None or pending.shape[-1] == 0 else torch.cat([pending, x], dim=-1)
+
+
 def _align_add(a, b, pending_a, pending_b):
     """Add two streams sample by sample, holding back whatever one has that the other has not yet."""
-    a = a if pending_a is None else torch.cat([pending_a, a], dim=-1)
-    b = b if pending_b is None else torch.cat([pending_b, b], dim=-1)
+    a, b = _prepend(pending_a, a), _prepend(pending_b, b)
     n = min(a.shape[-1], b.shape[-1])
     return a[..., :n] + b[..., :n], a[..., n:], b[..., n:]
 
@@ -106,23 +109,23 @@ class CentaurusHourglass(StreamingModule):
 
     def forward_chunk(self, x, state):
         module_states, pending = state
-        states = dict(zip(map(id, self._stateful()), module_states))
-        pending, x = list(pending), self.lift(x)
+        states, pending, x = list(module_states), list(pending), self.lift(x)
+        d = len(self.encoders)  # states sit in `_stateful()` order: encoders, downs, neck (2), ups, decoders, head
 
-        def run(module, value):
-            out, states[id(module)] = module.forward_chunk(value, states[id(module)])
+        def run(position, module, value):
+            out, states[position] = module.forward_chunk(value, states[position])
             return out
 
         skips = []
-        for enc, down in zip(self.encoders, self.downs):
+        for i, (enc, down) in enumerate(zip(self.encoders, self.downs)):
             skips.append(x)
-            x = run(down, run(enc, x))
-        for layer in self.neck:
-            x = run(layer, x)
-        for i in reversed(range(len(self.encoders))):
-            x, pa, pb = _align_add(run(self.ups[i], x), skips[i], *pending[i])
+            x = run(d + i, down, run(i, enc, x))
+        for j, layer in enumerate(self.neck):
+            x = run(2 * d + j, layer, x)
+        for i in reversed(range(d)):
+            x, pa, pb = _align_add(run(2 * d + 2 + i, self.ups[i], x), skips[i], *pending[i])
             pending[i] = (pa, pb)
-            x = run(self.decoders[i], x)
-        for layer in self.head:
-            x = run(layer, x)
-        return x, (tuple(states[id(m)] for m in self._stateful()), tuple(pending))
+            x = run(3 * d + 2 + i, self.decoders[i], x)
+        for j, layer in enumerate(self.head):
+            x = run(4 * d + 2 + j, layer, x)
+        return x, (tuple(states), tuple(pending))
