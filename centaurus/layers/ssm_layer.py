@@ -24,6 +24,7 @@ from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
 _PLAN_LIMIT = 2**24  # entries of the largest tensor of a cached chunk plan
+_SPECTRUM_LIMIT = 2**22  # complex entries of a cached kernel spectrum
 _CACHED_LENGTHS = 8  # kernels and chunk plans kept per layer (a stream uses one or two lengths)
 DT_INITS = ("geomspace", "geomspace-modes", "log-uniform")
 PROJECTION_INITS = ("reference", "random")
@@ -203,6 +204,17 @@ class SSMLayer(StreamingModule):
             self._remember(key, kernels)
         return kernels
 
+    def _kernel_spectrum(self, ops: Operands, length: int) -> torch.Tensor | None:
+        """dws/full in inference: the kernels' spectrum for `length`, cached, so repeated inputs of one length
+        (a keyword spotter's windows) skip the kernel FFTs, which cost more than the convolution itself.
+        None while training, or when the spectrum would be too large to keep."""
+        if torch.is_grad_enabled() or ops.log_pole.shape[:-1].numel() * (length + 1) > _SPECTRUM_LIMIT:
+            return None
+        key = ("spectrum", length, self._version_key(ops.log_pole.device))
+        if key not in self._cache:
+            self._remember(key, ssm.kernel_spectrum(self._kernels(ops, None, length), length))
+        return self._cache[key]
+
     def _remember(self, key, value) -> None:
         """Cache a per-length entry, keeping only the most recent few: evaluation over many lengths must not
         grow memory without bound."""
@@ -214,8 +226,12 @@ class SSMLayer(StreamingModule):
     # ----------------------------------------------------------------------------------------- forward
     def _zero_state(self, u: torch.Tensor, ops: Operands) -> torch.Tensor:
         plan = self.contraction_plan(u.shape[0], u.shape[-1])
-        kernels = self._kernels(ops, plan, u.shape[-1])
-        y = ssm.fft_conv(u, kernels) if plan is None else ssm.bottleneck_apply(u, kernels, plan)
+        spectrum = self._kernel_spectrum(ops, u.shape[-1]) if plan is None else None
+        if spectrum is not None:
+            y = ssm.spectrum_conv(u, spectrum)
+        else:
+            kernels = self._kernels(ops, plan, u.shape[-1])
+            y = ssm.fft_conv(u, kernels) if plan is None else ssm.bottleneck_apply(u, kernels, plan)
         if self.D_skip is not None:
             y = y + (self.D_skip[:, None] * u if self.mode == "dws"
                      else torch.einsum("dc,bcl->bdl", self.D_skip, u))

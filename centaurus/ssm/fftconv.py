@@ -3,6 +3,9 @@
 The input spectrum (2× the size of u) is kept for backward; the kernel spectra of the "full" variant are
 recomputed there instead, block by block over output channels, so no (D, C, L+1) spectrum of the whole
 kernel is ever held at once.
+
+Inference that applies one kernel to many inputs of one length (a keyword spotter's windows) can hold the
+kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
 """
 import torch
 
@@ -87,3 +90,30 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     dtype = torch.float64 if torch.float64 in (u.dtype, k.dtype) else torch.float32
     with torch.autocast(u.device.type, enabled=False):
         return _FFTConv.apply(u.to(dtype), k.to(dtype))
+
+
+def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:
+    """The half spectrum of a causal kernel for `spectrum_conv`, in complex64 (complex128 for double).
+
+    Args:
+        k: (X, L) depthwise kernel, or (D, X, L) full kernel.
+        length: L.
+
+    Returns:
+        (X, F) for a depthwise kernel, frequency-major (F, X, D) for a full one; F = L + 1.
+    """
+    with torch.autocast(k.device.type, enabled=False):
+        spec = _spectrum(k if k.dtype == torch.float64 else k.float(), length)
+        return spec if k.dim() == 2 else _frequency_major(spec, (2, 1, 0))
+
+
+@torch.compiler.disable  # complex spectra, as in fft_conv
+def spectrum_conv(u: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+    """`fft_conv` of u: (B, X, L) with the kernel whose `kernel_spectrum` is `spec`: (B, X|D, L). No gradient
+    reaches the kernel."""
+    length = u.shape[-1]
+    with torch.autocast(u.device.type, enabled=False):
+        spec_u = _spectrum(u.to(spec.real.dtype), length)                     # (B, X, F)
+        if spec.dim() == 2:
+            return _causal(spec_u * spec, length)
+        return _causal_from_frequency_major(torch.bmm(_frequency_major(spec_u, (2, 0, 1)), spec), length)

@@ -3,7 +3,9 @@
 Two ways to get a posterior every hop:
 
 * context 'window' (default): classify the last `window_s` of audio from a zero state, every `hop_s`. This is
-  exactly the condition a classifier trained on clips saw, so it suits the shipped models.
+  exactly the condition a classifier trained on clips saw, so it suits the shipped models. The front end is
+  frame-wise (each log-mel frame comes from its own samples), so it streams once over the audio and each
+  window reuses the frames of the last one: only the classifier runs per window, on the window's frames.
 * context 'stream': run the backbone once over the whole stream with carried state, and read the head on the
   mean of the last `window_s` of frames (a posterior per frame). Cheaper, but only right for models trained
   on streamed context: a clip-trained model's state drifts over long streams.
@@ -60,9 +62,15 @@ class KeywordSpotter:
         self.window = max(1, round(window_s / self.frame_s))            # frames ('stream')
         self.window_samples = round(window_s * sample_rate)             # samples ('window')
         self.hop = max(1, round(hop_s * sample_rate))
+        if context == "window" and self.hop % frame_hop:
+            raise ValueError(f"hop_s must be a whole number of front-end frames ({frame_hop} samples)")
         self.smooth = max(1, round(smooth_s / self.frame_s))
         self.streamer = Streamer(StreamingSequential(*front, classifier.backbone), sample_rate=sample_rate,
                                  chunk_ms=chunk_ms, device=device)
+        self.classifier, self.front = classifier, StreamingSequential(*front)
+        with torch.inference_mode():
+            silence = torch.zeros(1, 1, self.window_samples, device=device)
+            self.window_frames = self.front(silence, None)[0].shape[-1]  # front-end frames per window
         self.reset()
 
     def reset(self) -> None:
@@ -72,8 +80,11 @@ class KeywordSpotter:
         self._posteriors = torch.zeros(0, len(self.classes))          # last `smooth` posteriors
         self._frames = 0
         self._last_fire = -float("inf")
-        self._audio = torch.zeros(self.window_samples)                # the last window; silence before the start
-        self._seen = 0
+        self._unframed = torch.zeros(0)                               # samples since the last hop boundary
+        self._hops = 0
+        self._front_state = self._window = None
+        if self.context == "window":
+            self._advance(torch.zeros(self.window_samples))           # the stream is preceded by silence
 
     def push(self, samples: torch.Tensor) -> list[Detection]:
         """Feed mono samples (L,); returns the detections they complete."""
@@ -89,20 +100,27 @@ class KeywordSpotter:
 
     def _windows(self, samples: torch.Tensor) -> list[Detection]:
         """Classify the window ending at every multiple of the hop that these samples reach."""
-        self._audio = torch.cat([self._audio, samples])
-        self._seen += samples.shape[0]
+        self._unframed = torch.cat([self._unframed, samples])
         detections = []
-        end = (self._seen - samples.shape[0]) // self.hop * self.hop + self.hop  # the first hop boundary ahead
-        for end in range(end, self._seen + 1, self.hop):
-            stop = self._audio.shape[0] - (self._seen - end)
-            window = self._audio[stop - self.window_samples:stop]
+        while self._unframed.shape[0] >= self.hop:
+            self._advance(self._unframed[:self.hop])
+            self._unframed, self._hops = self._unframed[self.hop:], self._hops + 1
             with torch.inference_mode():
-                posterior = self.model(window[None, None].to(next(self.model.parameters()).device)).softmax(-1)
-            detection = self._decide(posterior.cpu(), end / self.sample_rate)
+                posterior = self.classifier(self._window).softmax(-1)
+            detection = self._decide(posterior.cpu(), self._hops * self.hop / self.sample_rate)
             if detection is not None:
                 detections.append(detection)
-        self._audio = self._audio[-self.window_samples:]
         return detections
+
+    def _advance(self, samples: torch.Tensor) -> None:
+        """Run the front end over the next samples (whole hops, so the frames never depend on how the audio
+        was pushed) and keep the frames of the last window. The window starts on the frame grid, since the
+        hop is a whole number of frames."""
+        with torch.inference_mode():
+            x = samples[None, None].to(next(self.model.parameters()).device)
+            frames, self._front_state = self.front(x, self._front_state)              # (1, F, frames)
+            window = frames if self._window is None else torch.cat([self._window, frames], -1)
+            self._window = window[..., -self.window_frames:]
 
     def _consume(self, outputs: list[torch.Tensor]) -> list[Detection]:
         detections = []

@@ -255,3 +255,15 @@ def test_cache_stays_bounded_over_many_lengths():
         for length in range(1, 40):
             layer(torch.randn(1, 3, length), None)
     assert len(layer._cache) <= 1 + ssm_layer._CACHED_LENGTHS
+
+
+@pytest.mark.parametrize("mode", ["dws", "full"])
+def test_inference_from_a_cached_kernel_spectrum_equals_the_training_path(mode):
+    layer = _perturbed(mode)
+    u = torch.randn(2, 3, 40)
+    expected = layer(u).detach()  # gradients on: the kernels' FFTs every call
+    with torch.no_grad():
+        first, again = layer(u), layer(u)
+    assert any(key[0] == "spectrum" for key in layer._cache)
+    torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(again, first)

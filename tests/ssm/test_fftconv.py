@@ -48,3 +48,12 @@ def test_fft_conv_stays_fp32_under_autocast():
     u, k = torch.randn(2, 3, 16), torch.randn(3, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert fft_conv(u.bfloat16(), k).dtype == torch.float32
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_spectrum_conv_equals_fft_conv(full):
+    from centaurus.ssm import kernel_spectrum, spectrum_conv
+    g = torch.Generator().manual_seed(3)
+    u = torch.randn(2, 3, 29, generator=g)
+    k = torch.randn(*((5, 3) if full else (3,)), 29, generator=g)
+    torch.testing.assert_close(spectrum_conv(u, kernel_spectrum(k, 29)), fft_conv(u, k), rtol=1e-5, atol=1e-6)

@@ -40,6 +40,25 @@ def test_detections_do_not_depend_on_chunking(trained, context):
     assert runs[0] and runs[0] == runs[1] == runs[2]
 
 
+def test_window_context_equals_classifying_each_window_afresh(trained):
+    """The front end streams once and windows reuse its frames: the same as running the whole model on each
+    window of raw audio (the stream preceded by a window of silence), as the classifier was trained."""
+    model, classes, stream, checkpoint = trained
+    spotter = KeywordSpotter(model, classes, threshold=0.0, refractory_s=0.0, smooth_s=0.0)
+    found = spotter.push(stream[:40000])
+    padded = torch.cat([torch.zeros(spotter.window_samples), stream[:40000]])
+    with torch.no_grad():
+        expected = [model(padded[end:end + spotter.window_samples][None, None]).softmax(-1)[0]
+                    for end in range(spotter.hop, 40001, spotter.hop)]
+    assert len(found) == len(expected) == 25
+    for detection, posterior in zip(found, expected):
+        prob, index = (posterior * spotter.active).max(-1)  # _unknown_ and _silence_ never fire
+        assert detection.keyword == classes[int(index)]
+        assert detection.confidence == pytest.approx(float(prob), rel=1e-5)
+    with pytest.raises(ValueError, match="hop_s"):
+        KeywordSpotter(model, classes, hop_s=0.015)
+
+
 def test_threshold_refractory_and_keywords(trained):
     model, classes, stream, checkpoint = trained
     assert KeywordSpotter(model, classes, threshold=1.01).push(stream) == []
