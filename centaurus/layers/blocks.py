@@ -33,12 +33,38 @@ class PointwiseConv1d(nn.Conv1d):
         return y if self.bias is None else y + self.bias[:, None]
 
 
+class BatchNorm(nn.BatchNorm1d):
+    """`nn.BatchNorm1d` (same parameters, buffers and state dict). Out of training it is the affine map
+    x·scale + shift of the running statistics; without gradients that map is kept while no parameter or
+    statistic changes, so the few frames of a streaming chunk cost one fused multiply-add (~2 µs) instead of
+    the generic kernel (~20 µs)."""
+
+    def __init__(self, features: int):
+        super().__init__(features)
+        self._affine = None  # (key, shift, scale) of the last parameters and statistics seen
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return super().forward(x)
+        shift, scale = self._affine_map()
+        shape = (-1,) + (1,) * (x.dim() - 2)                                  # channels on axis 1
+        return torch.addcmul(shift.view(shape), x, scale.view(shape))
+
+    def _affine_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        tensors = (self.weight, self.bias, self.running_mean, self.running_var)
+        key = tuple((t.data_ptr(), t._version) for t in tensors), self.eps
+        if self._affine is None or self._affine[0] != key:
+            scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+            self._affine = key, self.bias - self.running_mean * scale, scale
+        return self._affine[1:]
+
+
 def make_norm(kind: str | None, features: int) -> nn.Module | None:
     """A norm over F features of a (B, F, L) tensor; None for kind None or F = 1."""
     if kind is None or features == 1:
         return None
     if kind == "batch":
-        return nn.BatchNorm1d(features)
+        return BatchNorm(features)
     if kind in ("layer", "rms"):
         return ChannelNorm(features, rms=kind == "rms")
     if kind == "group":

@@ -267,3 +267,19 @@ def test_inference_from_a_cached_kernel_spectrum_equals_the_training_path(mode):
     assert any(key[0] == "spectrum" for key in layer._cache)
     torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(again, first)
+
+
+def test_batch_norm_out_of_training_is_the_affine_map_of_its_statistics():
+    from centaurus.layers.blocks import BatchNorm
+    norm, reference = BatchNorm(3), torch.nn.BatchNorm1d(3)
+    for _ in range(3):  # running statistics that are not the identity
+        norm(torch.randn(4, 3, 10) * 3 + 1)
+    reference.load_state_dict(norm.state_dict())
+    norm.eval(), reference.eval()
+    x = torch.randn(2, 3, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(norm(x), reference(x))
+        norm.weight.mul_(2)  # an in-place change is seen at once
+        reference.weight.mul_(2)
+        torch.testing.assert_close(norm(x), reference(x))
+    torch.testing.assert_close(norm(x), reference(x))  # with gradients: the generic kernel
