@@ -41,6 +41,8 @@ class ClassifierConfig:
     residual: bool = False
     discretization: str = "simplified"
     projection_init: str = "reference"
+    dt_min: float = 1e-3  # Δ range in samples (frames after a front end): 1/(|Re λ|Δ) bounds the time constants
+    dt_max: float = 1e-1
 
 
 class CentaurusClassifier(StreamingModule):
@@ -54,17 +56,17 @@ class CentaurusClassifier(StreamingModule):
             raise ValueError(f"downsample_mode must be one of {DOWNSAMPLE_MODES}, got {cfg.downsample_mode!r}")
         modes, ratios = _per_layer(cfg.mode, depth), _per_layer(cfg.downsample or [1], depth)
         act = dict(norm=cfg.norm, postact=cfg.postact, dropout=cfg.dropout)
+        ssm_options = dict(discretization=cfg.discretization, projection_init=cfg.projection_init,
+                           dt_min=cfg.dt_min, dt_max=cfg.dt_max)
         layers, c_in = [], cfg.in_channels
         for c_out, mode, r in zip(cfg.channels, modes, ratios):
             med = c_in if (r > 1 and cfg.downsample_mode == "downsampling") else c_out
             if cfg.residual and c_in == med:
                 layers.append(ResidualSSMBlock(med, num_states=cfg.num_states, mode=mode,
-                                               state_blocks=cfg.state_blocks, discretization=cfg.discretization,
-                                               projection_init=cfg.projection_init, **act))
+                                               state_blocks=cfg.state_blocks, **ssm_options, **act))
             else:
                 layers.append(SSMLayer(cfg.num_states, c_in, med, mode=mode, state_blocks=cfg.state_blocks,
-                                       discretization=cfg.discretization, projection_init=cfg.projection_init,
-                                       use_activations=True, **act))
+                                       use_activations=True, **ssm_options, **act))
             if r > 1 and cfg.downsample_mode == "downsampling":
                 layers += [StridedConvDown(med, c_out, r), act_block(c_out, **act)]
             elif r > 1:

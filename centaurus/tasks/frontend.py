@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 import torchaudio.functional as AF
+from pydantic import Field
 from torch import nn
 
 from centaurus.layers import StreamingModule, StreamingSequential
@@ -76,6 +77,8 @@ class ClassifierSpec(Strict):
     residual: bool = False
     discretization: str = "simplified"
     projection_init: Literal["reference", "random"] = "reference"
+    dt_min: float = Field(1e-3, gt=0)
+    dt_max: float = Field(1e-1, gt=0)
 
 
 def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:
