@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from centaurus import SSMLayer
-from centaurus.layers.chunk_plan import block_length, build_plan, plan_size, run_plan
+from centaurus.layers.chunk_plan import FullChunkPlan, block_length, build_plan, plan_size, run_plan
 from centaurus.ssm.reference import recurrence_reference
 
 
@@ -38,10 +38,12 @@ def test_plan_chunks_equal_the_float64_recurrence(mode, complex_readout):
 
 
 def test_block_length_divides_the_chunk_and_grows_like_its_square_root():
+    def cost(T):  # one pole: the states at the block starts, then the blocks
+        return lambda b: (T + 2) * 2 * (T // b + 1) + T * (b + 2)
     for T in (1, 7, 12, 97, 256, 512):
-        assert T % block_length(T, 1, 1) == 0
-    assert block_length(256, 1, 1) in (16, 32)   # √(2T) ≈ 23: not one long block, not tiny ones
-    assert block_length(97, 1, 1) == 97          # a prime length is one block: the Toeplitz form
+        assert T % block_length(T, cost(T)) == 0
+    assert block_length(256, cost(256)) in (16, 32)   # √(2T) ≈ 23: not one long block, nor tiny ones
+    assert block_length(97, cost(97)) == 97          # a prime length is one block: the Toeplitz form
 
 
 @pytest.mark.parametrize("mode", ["dws", "s5", "neck", "full"])
@@ -51,4 +53,6 @@ def test_plan_size_is_the_largest_plan_tensor(mode):
         ops = layer.operands()
         for T in (8, 30, 256):
             plan = build_plan(mode, ops, length=T, skip=None)
-            assert plan_size(mode, ops, length=T) == max(plan.state_map.numel(), plan.block_map.numel())
+            fields = ("drive_map", "taps", "carry_map", "decay") if isinstance(plan, FullChunkPlan) \
+                else ("state_map", "block_map")
+            assert plan_size(mode, ops, length=T) == max(getattr(plan, f).numel() for f in fields)
