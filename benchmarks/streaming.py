@@ -1,9 +1,12 @@
 """Streaming cost of the task models: RTF, per-chunk p50/p99 latency and peak RSS, on 1 thread, fp32 CPU.
 
 Each model runs chunk by chunk through `centaurus.streaming.Streamer` at 8, 16 and 32 ms chunks, each case in
-its own process so its peak RSS is its own. A model is a checkpoint folder or shipped name, or an offline
-recipe (its architecture with initial weights: cost does not depend on the weights). Then a long file is
-denoised through `enhance_file` to show memory stays bounded.
+its own process so its peak RSS is its own. A keyword spotter also runs as it is used, through
+`KeywordSpotter` in its default 'window' context (a fresh 1 s window classified every 0.1 s), with the audio
+pushed in pieces of the same sizes. A model is a checkpoint folder or shipped name, or an offline recipe (its
+architecture with initial weights: cost does not depend on the weights); the default is each task's shipped
+model, or its offline recipe while none ships. Then a long file is denoised through `enhance_file` to show
+memory stays bounded.
 
     python benchmarks/streaming.py [--seconds 20] [--long-minutes 60] [MODEL ...]
 """
@@ -21,29 +24,38 @@ import soundfile as sf
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = [str(ROOT / "recipes" / task / "offline.yaml") for task in ("kws", "denoise", "asr")]
+
+
+def default_models() -> list[str]:
+    """Per task, the shipped model '<task>-offline', or the task's offline recipe while none ships."""
+    from centaurus.training import shipped_models
+    shipped = shipped_models()
+    return [f"{task}-offline" if f"{task}-offline" in shipped else str(ROOT / "recipes" / task / "offline.yaml")
+            for task in ("kws", "denoise", "asr")]
 
 
 def load(model: str):
-    """(name, streaming model, look-ahead samples) from a recipe, a checkpoint folder or a shipped name."""
+    """(name, task, streaming model) from a recipe, a checkpoint folder or a shipped name."""
     from centaurus.training import load_model, load_recipe, resolve_checkpoint
     if model.endswith(".yaml"):
         recipe = load_recipe(model, [])
         task = recipe.build_task()
-        network = task.build_model().eval()
-        return f"{recipe.name} (recipe)", network, task.latency_samples(network)
+        return f"{recipe.name} (recipe)", task, task.build_model().eval()
     _, task, network, ckpt = load_model(resolve_checkpoint(model))
-    name = ckpt.path.name if ckpt.path.name not in ("best", "last") else model
-    return name, network, task.latency_samples(network)
+    return ckpt.path.name if ckpt.path.name not in ("best", "last") else model, task, network
+
+
+def _noise(seconds: float) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(0).standard_normal(int(seconds * 16000)).astype(np.float32))
 
 
 def stream_case(model: str, chunk_ms: float, seconds: float) -> dict:
     from centaurus.streaming import Streamer
     torch.set_num_threads(1)
-    name, network, lookahead = load(model)
+    name, task, network = load(model)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-    streamer = Streamer(network, chunk_ms=chunk_ms, lookahead_samples=lookahead)
-    audio = torch.from_numpy(np.random.default_rng(0).standard_normal(int(seconds * 16000)).astype(np.float32))
+    streamer = Streamer(network, chunk_ms=chunk_ms, lookahead_samples=task.latency_samples(network))
+    audio = _noise(seconds)
     streamer.run(audio[:16000])  # warm the caches of this chunk length
     streamer.reset()
     streamer.run(audio)
@@ -53,10 +65,33 @@ def stream_case(model: str, chunk_ms: float, seconds: float) -> dict:
                 rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
 
 
+def spotter_case(model: str, chunk_ms: float, seconds: float) -> dict:
+    """`KeywordSpotter` ('window' context) fed pieces of `chunk_ms`; p50/p99 are per piece, so p99 is a piece
+    that completes a hop and classifies a window."""
+    from centaurus.streaming import KeywordSpotter
+    torch.set_num_threads(1)
+    name, task, network = load(model)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    spotter = KeywordSpotter(network, task.classes)
+    audio, piece = 0.1 * _noise(seconds), round(chunk_ms * 16)
+    spotter.push(audio[:16000])  # warm the caches of the window length
+    spotter.reset()
+    timings = []
+    for chunk in audio.split(piece):
+        start = time.perf_counter()
+        spotter.push(chunk)
+        timings.append(time.perf_counter() - start)
+    ms = sorted(t * 1000 for t in timings)
+    return dict(name=f"{name} (spotter)", rtf=sum(timings) / seconds, p50=ms[len(ms) // 2],
+                p99=ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))],
+                latency=(piece + spotter.hop) / 16, baseline_mb=baseline,
+                rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
+
+
 def long_case(model: str, minutes: float) -> dict:
     from centaurus.streaming import enhance_file
     torch.set_num_threads(1)
-    _, network, _ = load(model)
+    _, _, network = load(model)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "long.wav"
@@ -80,31 +115,39 @@ def _subprocess(*args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", default=DEFAULT_MODELS)
+    parser.add_argument("models", nargs="*", help="default: each task's shipped model, else its offline recipe")
     parser.add_argument("--seconds", type=float, default=20.0, help="audio streamed per case")
     parser.add_argument("--long-minutes", type=float, default=60.0, help="length of the long denoising file")
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--spotter", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--long", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(stream_case(args.case[0], float(args.case[1]), float(args.case[2]))))
         return
+    if args.spotter:
+        print(json.dumps(spotter_case(args.spotter[0], float(args.spotter[1]), float(args.spotter[2]))))
+        return
     if args.long:
         print(json.dumps(long_case(args.long[0], float(args.long[1]))))
         return
+    models = args.models or default_models()
     print(f"1 thread, fp32 CPU, {args.seconds:g} s of audio per case")
     print("peak RSS is the whole process; 'model' is what streaming added after import and model load")
     print(f"{'model':<28}{'chunk ms':>9}{'RTF':>8}{'p50 ms':>8}{'p99 ms':>8}{'latency ms':>12}"
           f"{'peak RSS MB':>13}{'model MB':>10}")
-    for model in args.models:
-        for chunk_ms in (8, 16, 32):
-            r = _subprocess("--case", model, str(chunk_ms), str(args.seconds))
+    for model in models:
+        cases = [("--case", chunk_ms) for chunk_ms in (8, 16, 32)]
+        if "kws" in model:
+            cases += [("--spotter", chunk_ms) for chunk_ms in (8, 16, 32)]
+        for kind, chunk_ms in cases:
+            r = _subprocess(kind, model, str(chunk_ms), str(args.seconds))
             if "error" in r:
                 print(f"{model:<28}{chunk_ms:>9}  {r['error']}")
                 continue
             print(f"{r['name'][:27]:<28}{chunk_ms:>9}{r['rtf']:>8.3f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
                   f"{r['latency']:>12.1f}{r['rss_mb']:>13.0f}{r['rss_mb'] - r['baseline_mb']:>10.0f}")
-    denoiser = next((m for m in args.models if "denoise" in m), None)
+    denoiser = next((m for m in models if "denoise" in m), None)
     if denoiser and args.long_minutes > 0:
         r = _subprocess("--long", denoiser, str(args.long_minutes))
         result = r.get("error") or (f"peak RSS {r['rss_mb']:.0f} MB ({r['rss_mb'] - r['baseline_mb']:.0f} MB over the "
