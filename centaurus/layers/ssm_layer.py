@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import ssm
 from .blocks import TIME_NORMS, PointwiseConv1d, act_block
-from .chunk_plan import ChunkPlan, build_plan, plan_size, run_plan
+from .chunk_plan import ChunkPlan, FullChunkPlan, build_plan, plan_size, run_plan
 from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
@@ -296,7 +296,7 @@ class SSMLayer(StreamingModule):
             new_state = torch.exp(ops.log_pole * T) * state + ops.beta * driven
         return y.to(u.dtype), torch.view_as_real(new_state) if real_state else new_state
 
-    def _chunk_plan(self, length: int) -> ChunkPlan | None:
+    def _chunk_plan(self, length: int) -> ChunkPlan | FullChunkPlan | None:
         """The real-arithmetic plan for chunks of `length`, cached; None while training or when too large.
         Looked up before the operands, so a warm chunk costs one cache-key check."""
         if torch.is_grad_enabled():
