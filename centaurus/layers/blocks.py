@@ -51,7 +51,9 @@ class BatchNorm(nn.BatchNorm1d):
         return torch.addcmul(shift.view(shape), x, scale.view(shape))
 
     def _affine_map(self) -> tuple[torch.Tensor, torch.Tensor]:
-        tensors = (self.weight, self.bias, self.running_mean, self.running_var)
+        # A training step updates the running statistics inside the batch-norm kernel, which leaves their
+        # version counters alone; `num_batches_tracked` is incremented in Python on every such step.
+        tensors = (self.weight, self.bias, self.running_mean, self.running_var, self.num_batches_tracked)
         key = tuple((t.data_ptr(), t._version) for t in tensors), self.eps
         if self._affine is None or self._affine[0] != key:
             scale = self.weight * torch.rsqrt(self.running_var + self.eps)
