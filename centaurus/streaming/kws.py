@@ -65,8 +65,8 @@ class KeywordSpotter:
         if context == "window" and self.hop % frame_hop:
             raise ValueError(f"hop_s must be a whole number of front-end frames ({frame_hop} samples)")
         self.smooth = max(1, round(smooth_s / self.frame_s))
-        self.streamer = Streamer(StreamingSequential(*front, classifier.backbone), sample_rate=sample_rate,
-                                 chunk_ms=chunk_ms, device=device)
+        self.streamer = (Streamer(StreamingSequential(*front, classifier.backbone), sample_rate=sample_rate,
+                                  chunk_ms=chunk_ms, device=device) if context == "stream" else None)
         self.classifier, self.front = classifier, StreamingSequential(*front)
         with torch.inference_mode():
             silence = torch.zeros(1, 1, self.window_samples, device=device)
@@ -75,7 +75,8 @@ class KeywordSpotter:
 
     def reset(self) -> None:
         """Start a new stream."""
-        self.streamer.reset()
+        if self.streamer is not None:
+            self.streamer.reset()
         self._features = torch.zeros(0, self.head[0].in_features)    # last `window` frames (F, C)
         self._posteriors = torch.zeros(0, len(self.classes))          # last `smooth` posteriors
         self._frames = 0
