@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-SAMPLE_RATE = 16000
+from centaurus.audio import SAMPLE_RATE
+
 OUT = typer.Option(Path("demo-output"), help="Folder for the outputs (made if missing; earlier outputs are replaced).")
 
 

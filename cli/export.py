@@ -3,7 +3,7 @@ from pathlib import Path
 
 import typer
 
-SAMPLE_RATE = 16000  # every task model runs at 16 kHz
+from centaurus.audio import SAMPLE_RATE
 
 
 def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),

@@ -39,12 +39,12 @@ def _spotter(model: str, keywords: str | None, threshold: float, refractory: flo
 def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
            refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS) -> None:
     """Stream each file through the keyword spotter and print one line per detection."""
-    from centaurus.audio import iter_blocks
+    from centaurus.audio import SAMPLE_RATE, iter_blocks
     spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms)
     for path in files:
         spotter.reset()
         found = []
-        for block in iter_blocks(path, block_samples=160000, sample_rate=16000):
+        for block in iter_blocks(path, block_samples=10 * SAMPLE_RATE, sample_rate=SAMPLE_RATE):
             found += spotter.push(block)
         found += spotter.flush()
         for d in found:

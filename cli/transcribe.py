@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 import torch
 import typer
 
+from centaurus.audio import SAMPLE_RATE
+
 if TYPE_CHECKING:
     from centaurus.streaming.mic import Microphone
     from centaurus.streaming.transcribe import Transcriber
 
-SAMPLE_RATE = 16000
 UPDATE_S = 0.5  # in logs a partial line comes at most once per this much audio (files are read in such blocks)
 CLEAR_LINE = "\r\x1b[K"
 

@@ -1,5 +1,6 @@
 """Audio I/O floor: float32 mono tensors at a target rate, atomic writes, bounded-memory streaming."""
 from centaurus.audio.io import (
+    SAMPLE_RATE,
     SUPPORTED_SUBTYPES,
     AudioInfo,
     audio_info,
@@ -10,5 +11,5 @@ from centaurus.audio.io import (
     save_audio,
 )
 
-__all__ = ["SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_blocks", "load_audio", "load_segment",
+__all__ = ["SAMPLE_RATE", "SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_blocks", "load_audio", "load_segment",
            "resample", "save_audio"]

@@ -19,6 +19,7 @@ import torch
 from centaurus.errors import AudioError
 
 # Lossy telephony/ADPCM codecs decode differently between libsndfile builds; ask for PCM instead.
+SAMPLE_RATE = 16000  # the rate of every corpus and task model in the toolkit
 SUPPORTED_SUBTYPES = frozenset({
     "PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW",
     "VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
@@ -121,7 +122,7 @@ def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
 
-def load_audio(path: str | os.PathLike, *, sample_rate: int = 16000) -> torch.Tensor:
+def load_audio(path: str | os.PathLike, *, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read a whole file as a float32 mono tensor of shape (L,) at `sample_rate` Hz (stereo is averaged)."""
     info = audio_info(path)
     try:
@@ -134,7 +135,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int = 16000) -> torch.Te
     return resample(torch.from_numpy(_to_mono(data).copy()), info.sample_rate, sample_rate)
 
 
-def load_segment(path: str | os.PathLike, *, offset: int, frames: int, sample_rate: int = 16000) -> torch.Tensor:
+def load_segment(path: str | os.PathLike, *, offset: int, frames: int, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read `frames` samples starting at sample `offset` (both counted at the file's native rate) as (L,) mono.
 
     Resampled to `sample_rate` after the cut, so short cuts from long files stay cheap.
@@ -175,7 +176,8 @@ def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> 
         raise
 
 
-def iter_blocks(path: str | os.PathLike, *, block_samples: int, sample_rate: int = 16000) -> Iterator[torch.Tensor]:
+def iter_blocks(path: str | os.PathLike, *, block_samples: int,
+                sample_rate: int = SAMPLE_RATE) -> Iterator[torch.Tensor]:
     """Stream a file as float32 mono (block_samples,) tensors at `sample_rate` Hz; the last block may be shorter.
 
     Memory stays bounded by the block size whatever the file length. Resampling uses soxr's streaming

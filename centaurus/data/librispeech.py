@@ -8,11 +8,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from centaurus.audio import load_audio
+from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.data.text import normalize_text
 from centaurus.errors import DatasetError
 
-SAMPLE_RATE = 16000
 SPLITS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean",
           "test-other")
 

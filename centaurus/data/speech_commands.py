@@ -12,10 +12,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from centaurus.audio import audio_info, load_audio, load_segment
+from centaurus.audio import SAMPLE_RATE, audio_info, load_audio, load_segment
 from centaurus.errors import DatasetError
 
-SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE
 BACKGROUND = "_background_noise_"
 UNKNOWN = "_unknown_"

@@ -11,10 +11,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from centaurus.audio import load_audio
+from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.errors import DatasetError
 
-SAMPLE_RATE = 16000
 FOLDERS = {
     "train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),
     "test": ("clean_testset_wav", "noisy_testset_wav"),

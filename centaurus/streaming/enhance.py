@@ -14,12 +14,10 @@ import soxr
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..audio import audio_info, iter_blocks
+from ..audio import SAMPLE_RATE, audio_info, iter_blocks
 from ..errors import AudioError
 from ..layers import StreamingModule
 from .engine import Streamer, StreamReport
-
-MODEL_RATE = 16000
 
 
 class _Writer:
@@ -27,7 +25,7 @@ class _Writer:
 
     def __init__(self, handle: sf.SoundFile, rate: int, frames: int):
         self.handle, self.left = handle, frames
-        self.resampler = None if rate == MODEL_RATE else soxr.ResampleStream(MODEL_RATE, rate, 1, dtype="float32")
+        self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1, dtype="float32")
 
     def write(self, block: np.ndarray, *, last: bool = False) -> None:
         if self.resampler is not None:
@@ -49,8 +47,8 @@ def enhance_file(model: StreamingModule, source: str | Path, target: str | Path,
     target = Path(target)
     if target.suffix.lower() not in (".wav", ".flac"):
         raise AudioError(f"{target}: output must be .wav or .flac")
-    streamer = Streamer(model, sample_rate=MODEL_RATE, chunk_ms=chunk_ms, device=device)
-    model_frames = round(info.frames * MODEL_RATE / info.sample_rate)
+    streamer = Streamer(model, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, device=device)
+    model_frames = round(info.frames * SAMPLE_RATE / info.sample_rate)
     fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
     try:
@@ -69,7 +67,7 @@ def enhance_file(model: StreamingModule, source: str | Path, target: str | Path,
                     emitted += samples.shape[0]
                     writer.write(samples)
 
-            for block in iter_blocks(source, block_samples=int(block_seconds * MODEL_RATE), sample_rate=MODEL_RATE):
+            for block in iter_blocks(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE):
                 emit(streamer.push(block))
                 bar.update(task, advance=block.shape[0])
             emit(streamer.push(torch.zeros(int(getattr(model, "latency_samples", 0)))) + streamer.flush())

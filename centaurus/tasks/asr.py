@@ -13,14 +13,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from centaurus.audio import SAMPLE_RATE
 from centaurus.data import VOCAB, LibriSpeech, decode_indices, encode_text
 from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
 from .frontend import HOP, N_FFT, ClassifierSpec, classifier_config, frontend_latency, with_frontend
-
-SAMPLE_RATE = 16000
 
 
 class ASRData(Strict):

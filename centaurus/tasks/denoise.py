@@ -13,14 +13,13 @@ import torch.nn.functional as F
 from pesq import PesqError, pesq
 from pystoi import stoi
 
+from centaurus.audio import SAMPLE_RATE
 from centaurus.data import VoiceBankDemand
 from centaurus.models import CentaurusHourglass, HourglassConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented
 from .losses import multi_resolution_stft_loss, si_sdr
 from .plots import plot_spectrograms
-
-SAMPLE_RATE = 16000
 
 
 class DenoiseData(Strict):

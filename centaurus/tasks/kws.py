@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, confusion_matrix
 
-from centaurus.audio import load_audio
+from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.data import SpeechCommands
 from centaurus.data.speech_commands import BACKGROUND, SILENCE, UNKNOWN
 from centaurus.layers import StreamingSequential
@@ -20,7 +20,6 @@ from .base import AugmentSpec, EpochItems, Strict, augmented, batches
 from .frontend import ClassifierSpec, classifier_config, frontend_latency, with_frontend
 from .plots import plot_confusion
 
-SAMPLE_RATE = 16000
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from centaurus.audio import SAMPLE_RATE
+
 from .checkpoint import load_model
 from .trainer import resolve_device
 
-SAMPLE_RATE = 16000
 SPLITS = ("train", "valid", "test")
 
 

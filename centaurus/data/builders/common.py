@@ -17,10 +17,8 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from centaurus.audio import load_audio
+from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.errors import DatasetError
-
-SAMPLE_RATE = 16000
 
 # Executable or data file -> the Debian package that provides it.
 TTS_TOOLS = {
