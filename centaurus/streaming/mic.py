@@ -53,13 +53,13 @@ def list_devices() -> list[InputDevice]:
 
 def _query(sd: ModuleType, device: int | None) -> dict:
     """The device's PortAudio description; a missing device or one that cannot record is a `DeviceError`."""
-    which = "the default input device" if device is None else f"input device {device}"
+    which = "default input device" if device is None else f"input device {device}"
     try:
         info = sd.query_devices(device, "input")
     except (sd.PortAudioError, ValueError):
         raise DeviceError(f"no {which} (--list-devices lists the input devices)") from None
     if info["max_input_channels"] < 1:
-        raise DeviceError(f"{which} ({info['name']!r}) has no input channels")
+        raise DeviceError(f"the {which} ({info['name']!r}) has no input channels")
     return info
 
 
