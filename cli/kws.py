@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from centaurus_cli.live import live_blocks
 
 if TYPE_CHECKING:
     from centaurus.streaming import Detection, KeywordSpotter
@@ -72,16 +73,11 @@ def listen(model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float
     mic = Microphone(input_device, block_ms=chunk_ms)  # checks the device before the slower model load
     spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms)
     found = 0
-    with mic:
+    with mic, live_blocks(mic, seconds) as blocks:
         typer.echo(f"listening on {mic.device_name} ({mic.capture_rate} Hz, {mic.capture_channels} channel(s)); "
                    f"Ctrl-C stops")
-        try:
-            for block in mic:
-                found += _print(spotter.push(block))
-                if seconds is not None and mic.seconds >= seconds:
-                    break
-        except KeyboardInterrupt:
-            pass
+        for block in blocks:
+            found += _print(spotter.push(block))
     found += _print(spotter.flush())  # a word cut off by the stop gets half a window of silence to centre in
     typer.echo(f"{found} detection(s) in {mic.seconds:.1f} s; {mic.overflows} input overflow(s)")
 

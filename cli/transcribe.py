@@ -1,21 +1,18 @@
 """`centaurus transcribe {FILE... | --mic [--seconds S]} [--model NAME|PATH] [--beam N] [--chunk-ms N]
 [--device cpu|cuda|auto]`."""
 import shutil
-import signal
 import sys
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 import typer
+from centaurus_cli.live import live_blocks
 
 from centaurus.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
-    from centaurus.streaming.mic import Microphone
     from centaurus.streaming.transcribe import Transcriber
 
 UPDATE_S = 0.5  # in logs a partial line comes at most once per this much audio (files are read in such blocks)
@@ -47,28 +44,6 @@ def _run(transcriber: "Transcriber", blocks: Iterable[torch.Tensor], name: str, 
     typer.echo(f"{name}: {report.audio_seconds:.1f} s of audio, RTF {report.rtf:.3f}", err=True)
 
 
-@contextmanager
-def _ctrl_c_stops() -> Iterator[threading.Event]:
-    """Ctrl-C sets the event instead of raising, so a live stream stops between blocks with its state whole and
-    the final text of what was heard can still be printed."""
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _until(mic: "Microphone", seconds: float | None, stop: threading.Event) -> Iterator[torch.Tensor]:
-    """The microphone's blocks until `seconds` of audio (None: no limit) or until `stop` is set."""
-    for block in mic:
-        if stop.is_set():
-            return
-        yield block
-        if seconds is not None and mic.seconds >= seconds:
-            return
-
-
 def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any format, rate or channel count)."),
                mic: bool = typer.Option(False, "--mic", help="Transcribe the default microphone instead of files."),
                seconds: float | None = typer.Option(None, min=0, help="With --mic: stop after this many seconds "
@@ -96,9 +71,9 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
     tty = sys.stdout.isatty()
     if mic:
         from centaurus.streaming.mic import Microphone
-        with Microphone(block_ms=chunk_ms) as source, _ctrl_c_stops() as stop:
+        with Microphone(block_ms=chunk_ms) as source, live_blocks(source, seconds) as blocks:
             typer.echo(f"listening on {source.device_name}; Ctrl-C stops", err=True)
-            _run(transcriber, _until(source, seconds, stop), "mic", tty=tty)
+            _run(transcriber, blocks, "mic", tty=tty)
     for path in files:
         blocks = iter_blocks(path, block_samples=round(UPDATE_S * SAMPLE_RATE), sample_rate=SAMPLE_RATE)
         _run(transcriber, blocks, str(path), tty=tty)
