@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from centaurus.audio import load_audio
+from tests.spoken import spoken_words
 
 SINK = "centaurus_test"
 WORDS = ("yes", "stop", "left")
@@ -98,11 +98,7 @@ def _pulse_index(devices: str) -> str:
 def _spoken(words: tuple[str, ...], folder: Path) -> Path:
     """espeak-ng speaks each word after 0.75 s of silence, then 1 s of silence: the recording that the shipped
     model spots in order (tests/streaming/test_kws.py), written as a 16 kHz wav."""
-    parts = []
-    for word in words:
-        path = folder / f"{word}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), word], check=True)
-        parts += [torch.zeros(12000), load_audio(path)]
+    parts = spoken_words(words, folder)
     target = folder / "words.wav"
     sf.write(target, torch.cat([*parts, torch.zeros(16000)]).numpy(), 16000)
     return target

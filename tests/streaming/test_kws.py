@@ -6,6 +6,7 @@ import torch
 from centaurus.audio import load_audio
 from centaurus.streaming import KeywordSpotter
 from centaurus.training import load_model, train, validate_recipe
+from tests.spoken import spoken_words
 from tests.training.corpora import make_kws
 from tests.training.test_trainer import kws_recipe
 
@@ -76,15 +77,9 @@ def test_threshold_refractory_and_keywords(trained):
 
 def test_shipped_spotter_finds_spoken_words_in_order(tmp_path):
     """espeak-ng speaks three words between silences; the shipped model must find them, in order."""
-    import subprocess
-
     from centaurus.training import shipped_models
     _, task, model, _ = load_model(shipped_models()["kws-offline"])
-    parts = []
-    for word in ("yes", "stop", "left"):
-        path = tmp_path / f"{word}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), word], check=True)
-        parts += [torch.zeros(12000), load_audio(path)]
+    parts = spoken_words(("yes", "stop", "left"), tmp_path)
     stream = torch.cat([*parts, torch.zeros(16000)])
     found = KeywordSpotter(model, task.classes).push(stream)
     assert [d.keyword for d in found] == ["yes", "stop", "left"]
