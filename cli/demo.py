@@ -48,13 +48,10 @@ def _load(model: str, task_name: str):
 
 def _scores(clean, wav) -> tuple[str, str, str]:
     """PESQ-WB ('n/a' where PESQ finds no speech), STOI and SI-SDR (dB) of a (L,) signal against `clean`."""
-    from pesq import PesqError, pesq
-    from pystoi import stoi
-
-    from centaurus.tasks.losses import si_sdr
-    score = pesq(SAMPLE_RATE, clean, wav, "wb", on_error=PesqError.RETURN_VALUES)
-    return (f"{score:.2f}" if score >= -0.5 else "n/a", f"{stoi(clean, wav, SAMPLE_RATE):.2f}",
-            f"{si_sdr(torch.from_numpy(wav), torch.from_numpy(clean)).item():.1f}")
+    from centaurus.tasks.denoise import speech_scores
+    scores = speech_scores(clean, wav)
+    pesq_wb = f"{scores['pesq_wb']:.2f}" if "pesq_wb" in scores else "n/a"
+    return pesq_wb, f"{scores['stoi']:.2f}", f"{scores['si_sdr']:.1f}"
 
 
 def denoise_step(model: str, samples: Path, out: Path) -> Outcome:

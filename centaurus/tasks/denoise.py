@@ -132,7 +132,7 @@ class DenoiseTask:
         for noisy, clean in pairs:
             enhanced = self.enhance(model, noisy, device=device)
             for out, wav in ((scores, enhanced), (baseline, noisy)):
-                for key, value in _measures(clean.numpy(), wav.numpy()).items():
+                for key, value in speech_scores(clean.numpy(), wav.numpy()).items():
                     out[key].append(value)
             example = example or {"noisy": noisy.numpy(), "enhanced": enhanced.numpy(), "clean": clean.numpy()}
         metrics = {k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()}
@@ -146,7 +146,7 @@ class DenoiseTask:
         return [plot_spectrograms(report["_example"], Path(out_dir) / "spectrograms.png", sample_rate=SAMPLE_RATE)]
 
 
-def _measures(clean: np.ndarray, wav: np.ndarray) -> dict[str, float]:
+def speech_scores(clean: np.ndarray, wav: np.ndarray) -> dict[str, float]:
     """PESQ (skipped where the reference has no detectable speech), STOI and SI-SDR of one utterance."""
     out = {"stoi": float(stoi(clean, wav, SAMPLE_RATE, extended=False)),
            "si_sdr": float(si_sdr(torch.from_numpy(wav), torch.from_numpy(clean)))}
