@@ -122,10 +122,18 @@ def load_model(path: str | Path):
     # Inference needs no augmentation, nor the noise folder it would read.
     task = recipe.model_copy(update={"augment": type(recipe.augment)()}).build_task()
     model = task.build_model()
-    if task.model_config() != ckpt.config["model_config"]:
+    if not _agrees(ckpt.config["model_config"], task.model_config()):
         raise CheckpointError(f"{ckpt.path / CONFIG_FILE}: model_config disagrees with its recipe")
     load_weights(model, ckpt.weights, source=ckpt.path / MODEL_FILE)
     return recipe, task, model.eval(), ckpt
+
+
+def _agrees(stored, derived) -> bool:
+    """Every value the checkpoint stored equals the one its recipe gives now. A model field added since the
+    checkpoint was written is absent from `stored` and takes its default in both, so it is not a disagreement."""
+    if isinstance(stored, dict) and isinstance(derived, dict):
+        return all(key in derived and _agrees(value, derived[key]) for key, value in stored.items())
+    return stored == derived
 
 
 def load_weights(model: torch.nn.Module, weights: dict, *, source: Path) -> None:

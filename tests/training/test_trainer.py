@@ -103,6 +103,9 @@ def test_bad_checkpoints_are_clear_errors(kws_root, tmp_path):
     _one_line_error(_cli("eval", bad, "--data", kws_root), "config.json: not valid JSON")
     _one_line_error(_cli("info", tmp_path / "missing"), "checkpoint not found")
     config = json.loads((good / "config.json").read_text())
+    del config["model_config"]["classifier"]["dt_max"]  # written before the field existed: its default applies
+    (good / "config.json").write_text(json.dumps(config))
+    load_model(good)
     config["model_config"]["classifier"]["channels"] = [32, 32]
     (good / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="model_config disagrees"):
