@@ -57,3 +57,37 @@ def test_spectrum_conv_equals_fft_conv(full):
     u = torch.randn(2, 3, 29, generator=g)
     k = torch.randn(*((5, 3) if full else (3,)), 29, generator=g)
     torch.testing.assert_close(spectrum_conv(u, kernel_spectrum(k, 29)), fft_conv(u, k), rtol=1e-5, atol=1e-6)
+
+
+def _ssm_operands(g, D, X, N):
+    weight = torch.randn(D, X, N, dtype=torch.complex128, generator=g)
+    log_pole = torch.complex(-0.05 - 0.3 * torch.rand(D, X, N, dtype=torch.float64, generator=g),
+                             3 * torch.rand(D, X, N, dtype=torch.float64, generator=g))
+    return weight, log_pole
+
+
+@pytest.mark.parametrize("block_bytes", [None, 3 * 24 * 8 * 2])
+def test_power_sum_conv_equals_fft_conv_of_the_power_sum(monkeypatch, block_bytes):
+    """Generating kernels block by block inside the convolution changes neither output nor gradients."""
+    from centaurus.ssm import fftconv, power_sum, power_sum_conv
+    if block_bytes:
+        monkeypatch.setattr(fftconv, "_BLOCK_BYTES", block_bytes)  # two output channels per block
+        assert len(fftconv._blocks(5, 3, 23)) == 3
+    g = torch.Generator().manual_seed(4)
+    u = torch.randn(2, 3, 23, dtype=torch.float64, generator=g, requires_grad=True)
+    weight, log_pole = (t.requires_grad_() for t in _ssm_operands(g, 5, 3, 4))
+    y = power_sum_conv(u, weight, log_pole)
+    expected = fft_conv(u, power_sum(weight, log_pole, 23))
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
+    probe = torch.randn(y.shape, dtype=torch.float64, generator=g)
+    got = torch.autograd.grad((y * probe).sum(), (u, weight, log_pole))
+    want = torch.autograd.grad((expected * probe).sum(), (u, weight, log_pole))
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+
+
+def test_power_sum_conv_gradcheck():
+    from centaurus.ssm import power_sum_conv
+    g = torch.Generator().manual_seed(5)
+    u = torch.randn(2, 2, 9, dtype=torch.float64, generator=g, requires_grad=True)
+    weight, log_pole = (t.requires_grad_() for t in _ssm_operands(g, 3, 2, 2))
+    assert torch.autograd.gradcheck(power_sum_conv, (u, weight, log_pole))
