@@ -5,8 +5,10 @@ its own process so its peak RSS is its own. A keyword spotter also runs as it is
 `KeywordSpotter` in its default 'window' context (a fresh 1 s window classified every 0.1 s), with the audio
 pushed in pieces of the same sizes. A model is a checkpoint folder or shipped name, or an offline recipe (its
 architecture with initial weights: cost does not depend on the weights); the default is each task's shipped
-model, or its offline recipe while none ships. Then a long file is denoised through `enhance_file` to show
-memory stays bounded.
+model, or its offline recipe while none ships. A denoiser with an exported ONNX step (`stream-16ms.onnx`
+beside its weights) also runs it in onnxruntime on 1 thread. Then a long file is denoised by the real
+`centaurus denoise` command, once per engine (torch, onnx), each in its own process, to show memory stays
+bounded; these use the command's default threads.
 
     python benchmarks/streaming.py [--seconds 20] [--long-minutes 60] [MODEL ...]
 """
@@ -21,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,11 +46,13 @@ def load(model: str):
     return ckpt.path.name if ckpt.path.name not in ("best", "last") else model, task, network
 
 
-def _noise(seconds: float) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(0).standard_normal(int(seconds * 16000)).astype(np.float32))
+def _noise(seconds: float) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(int(seconds * 16000)).astype(np.float32)
 
 
 def stream_case(model: str, chunk_ms: float, seconds: float) -> dict:
+    import torch
+
     from centaurus.streaming import Streamer
     torch.set_num_threads(1)
     name, task, network = load(model)
@@ -68,12 +71,14 @@ def stream_case(model: str, chunk_ms: float, seconds: float) -> dict:
 def spotter_case(model: str, chunk_ms: float, seconds: float) -> dict:
     """`KeywordSpotter` ('window' context) fed pieces of `chunk_ms`; p50/p99 are per piece, so p99 is a piece
     that completes a hop and classifies a window."""
+    import torch
+
     from centaurus.streaming import KeywordSpotter
     torch.set_num_threads(1)
     name, task, network = load(model)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     spotter = KeywordSpotter(network, task.classes)
-    audio, piece = 0.1 * _noise(seconds), round(chunk_ms * 16)
+    audio, piece = torch.from_numpy(0.1 * _noise(seconds)), round(chunk_ms * 16)
     spotter.push(audio[:16000])  # warm the caches of the window length
     spotter.reset()
     timings = []
@@ -88,11 +93,26 @@ def spotter_case(model: str, chunk_ms: float, seconds: float) -> dict:
                 rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
 
 
-def long_case(model: str, minutes: float) -> dict:
-    from centaurus.streaming import enhance_file
-    torch.set_num_threads(1)
-    _, _, network = load(model)
+def onnx_case(model: str, chunk_ms: float, seconds: float) -> dict:
+    """The model's exported step for `chunk_ms` in onnxruntime on 1 thread, through `OnnxStreamer`."""
+    from centaurus.streaming.onnx_step import OnnxStreamer, step_path
+    streamer = OnnxStreamer(step_path(model, chunk_ms), threads=1)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    audio = _noise(seconds)
+    streamer.push(audio[:16000])  # warm up
+    streamer.reset()
+    streamer.push(audio)
+    streamer.flush()
+    report = streamer.report()
+    return dict(name=f"{model} (onnx)", rtf=report.rtf, p50=report.chunk_ms_p50, p99=report.chunk_ms_p99,
+                latency=report.algorithmic_latency_ms, baseline_mb=baseline,
+                rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
+
+
+def long_case(model: str, minutes: float, engine: str) -> dict:
+    """`centaurus denoise --engine ENGINE` on a `minutes`-long file, run in this process so its peak RSS is
+    the command's own (this script imports nothing heavy before it)."""
+    from centaurus_cli.main import app
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "long.wav"
         with sf.SoundFile(source, "w", samplerate=16000, channels=1, subtype="PCM_16") as f:
@@ -100,9 +120,13 @@ def long_case(model: str, minutes: float) -> dict:
             for _ in range(int(minutes * 60)):
                 f.write((0.1 * rng.standard_normal(16000)).astype(np.float32))
         start = time.perf_counter()
-        report = enhance_file(network, source, Path(tmp) / "out.wav", chunk_ms=16, progress=False)
+        try:
+            app(["denoise", str(source), "-o", str(Path(tmp) / "out.wav"), "--model", model, "--engine", engine],
+                standalone_mode=False)
+        except Exception as err:  # reported as this case's error row
+            return dict(error=f"{type(err).__name__}: {err}")
         wall = time.perf_counter() - start
-    return dict(minutes=minutes, rtf=report.rtf, wall_s=wall, baseline_mb=baseline,
+    return dict(minutes=minutes, wall_s=wall, rtf=wall / (minutes * 60), torch_loaded="torch" in sys.modules,
                 rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
 
 
@@ -120,7 +144,8 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=60.0, help="length of the long denoising file")
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--spotter", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--long", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--long", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(stream_case(args.case[0], float(args.case[1]), float(args.case[2]))))
@@ -128,8 +153,11 @@ def main() -> None:
     if args.spotter:
         print(json.dumps(spotter_case(args.spotter[0], float(args.spotter[1]), float(args.spotter[2]))))
         return
+    if args.onnx:
+        print(json.dumps(onnx_case(args.onnx[0], float(args.onnx[1]), float(args.onnx[2]))))
+        return
     if args.long:
-        print(json.dumps(long_case(args.long[0], float(args.long[1]))))
+        print(json.dumps(long_case(args.long[0], float(args.long[1]), args.long[2])))
         return
     models = args.models or default_models()
     print(f"1 thread, fp32 CPU, {args.seconds:g} s of audio per case")
@@ -140,6 +168,8 @@ def main() -> None:
         cases = [("--case", chunk_ms) for chunk_ms in (8, 16, 32)]
         if "kws" in model:
             cases += [("--spotter", chunk_ms) for chunk_ms in (8, 16, 32)]
+        if "denoise" in model and not model.endswith(".yaml"):
+            cases += [("--onnx", 16)]
         for kind, chunk_ms in cases:
             r = _subprocess(kind, model, str(chunk_ms), str(args.seconds))
             if "error" in r:
@@ -149,11 +179,12 @@ def main() -> None:
                   f"{r['latency']:>12.1f}{r['rss_mb']:>13.0f}{r['rss_mb'] - r['baseline_mb']:>10.0f}")
     denoiser = next((m for m in models if "denoise" in m), None)
     if denoiser and args.long_minutes > 0:
-        r = _subprocess("--long", denoiser, str(args.long_minutes))
-        result = r.get("error") or (f"peak RSS {r['rss_mb']:.0f} MB ({r['rss_mb'] - r['baseline_mb']:.0f} MB over the "
-                                    f"loaded model), RTF {r['rtf']:.3f}, {r['wall_s']:.0f} s")
-        print(f"\ndenoising a {args.long_minutes:g}-minute file with {Path(denoiser).name}: {result}")
-
+        print(f"\n`centaurus denoise` on a {args.long_minutes:g}-minute file with {Path(denoiser).name}:")
+        for engine in ("torch", "onnx"):
+            r = _subprocess("--long", denoiser, str(args.long_minutes), engine)
+            result = r.get("error") or (f"peak RSS {r['rss_mb']:.0f} MB, RTF {r['rtf']:.3f} ({r['wall_s']:.0f} s), "
+                                        f"torch {'loaded' if r['torch_loaded'] else 'never imported'}")
+            print(f"  --engine {engine:<6} {result}")
 
 if __name__ == "__main__":
     main()

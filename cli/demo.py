@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -113,6 +112,8 @@ def asr_step(model: str, samples: Path) -> Outcome:
 
 def mini_step(chunk_ms: float = 10.0, seconds: float = 2.0) -> Outcome:
     """Stream a chirp through an untrained MiniCentaur chunk by chunk; it must equal one-shot processing."""
+    import torch
+
     from centaurus import set_run_mode
     from centaurus.models import MiniCentaur
     torch.manual_seed(0)

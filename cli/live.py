@@ -5,21 +5,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import torch
-
 if TYPE_CHECKING:
+    import torch
+
     from centaurus.streaming.mic import Microphone
 
 
 @contextmanager
-def live_blocks(mic: "Microphone", seconds: float | None) -> Iterator[Iterator[torch.Tensor]]:
+def live_blocks(mic: "Microphone", seconds: float | None) -> Iterator[Iterator["torch.Tensor"]]:
     """The microphone's blocks until `seconds` of audio (None: no limit) or Ctrl-C. Ctrl-C sets a flag instead
     of raising, so the stream stops between blocks with the consumer's state whole, and what was heard can
     still be finished and reported."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    def blocks() -> Iterator[torch.Tensor]:
+    def blocks() -> Iterator["torch.Tensor"]:
         for block in mic:
             if stop.is_set():
                 return

@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 import typer
 from centaurus_cli.live import live_blocks
 
 from centaurus.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
+    import torch
+
     from centaurus.streaming.transcribe import Transcriber
 
 UPDATE_S = 0.5  # in logs a partial line comes at most once per this much audio (files are read in such blocks)
@@ -28,7 +29,7 @@ def _show_partial(text: str, *, tty: bool) -> None:
     typer.echo(CLEAR_LINE + (text if len(text) <= width else "…" + text[1 - width:]), nl=False)
 
 
-def _run(transcriber: "Transcriber", blocks: Iterable[torch.Tensor], name: str, *, tty: bool) -> None:
+def _run(transcriber: "Transcriber", blocks: Iterable["torch.Tensor"], name: str, *, tty: bool) -> None:
     """Push `blocks` through `transcriber`, showing changed partials, then print `name<TAB>final text`."""
     transcriber.reset()
     shown, unshown = "", 0  # samples pushed since the last partial line

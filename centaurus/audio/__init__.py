@@ -1,15 +1,10 @@
-"""Audio I/O floor: float32 mono tensors at a target rate, atomic writes, bounded-memory streaming."""
-from centaurus.audio.io import (
-    SAMPLE_RATE,
-    SUPPORTED_SUBTYPES,
-    AudioInfo,
-    audio_info,
-    iter_blocks,
-    load_audio,
-    load_segment,
-    resample,
-    save_audio,
-)
+"""Audio I/O floor: float32 mono tensors (`io`) or arrays (`files`) at a target rate, atomic writes,
+bounded-memory streaming. Names load on first use, so array-only users never import torch."""
+from centaurus._lazy import lazy_exports
 
-__all__ = ["SAMPLE_RATE", "SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_blocks", "load_audio", "load_segment",
-           "resample", "save_audio"]
+_EXPORTS = {
+    **dict.fromkeys(["SAMPLE_RATE", "SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_samples"], ".files"),
+    **dict.fromkeys(["iter_blocks", "load_audio", "load_segment", "resample", "save_audio"], ".io"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

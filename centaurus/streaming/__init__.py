@@ -1,8 +1,12 @@
-"""Chunked real-time runtime over any streaming model."""
-from .engine import Streamer, StreamReport
-from .enhance import enhance_file
-from .export import export_onnx, initial_state, step_graph
-from .kws import Detection, KeywordSpotter
+"""Chunked real-time runtime over any streaming model: torch (`Streamer`) or an exported ONNX step
+(`OnnxStreamer`). Names load on first use, so the ONNX path never imports torch."""
+from .._lazy import lazy_exports
 
-__all__ = ["Detection", "KeywordSpotter", "Streamer", "StreamReport", "enhance_file", "export_onnx", "initial_state",
-           "step_graph"]
+_EXPORTS = {
+    "Streamer": ".engine", "StreamReport": ".report", "OnnxStreamer": ".onnx_step",
+    "enhance_file": ".enhance", "enhance_stream": ".enhance",
+    "export_onnx": ".export", "initial_state": ".export", "step_graph": ".export",
+    "Detection": ".kws", "KeywordSpotter": ".kws",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,34 +4,14 @@ Audio of any length is pushed in; it is cut into fixed chunks of `chunk_ms`, eac
 model with the state of the previous one, and the per-chunk outputs come back. Offline files go through
 the same path (`run_file`), so offline and live results agree.
 """
-import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..audio import iter_blocks
 from ..layers import StreamingModule
-
-
-@dataclass(frozen=True)
-class StreamReport:
-    """What a stream cost. Times are wall-clock compute of the model calls only."""
-
-    sample_rate: int
-    chunk_samples: int
-    chunks: int
-    audio_seconds: float
-    compute_seconds: float
-    chunk_ms_p50: float
-    chunk_ms_p99: float
-    algorithmic_latency_ms: float
-
-    @property
-    def rtf(self) -> float:
-        """Real-time factor: compute time over audio time (below 1 keeps up with real time)."""
-        return self.compute_seconds / self.audio_seconds if self.audio_seconds else float("nan")
+from .report import StreamReport, stream_report
 
 
 class Streamer:
@@ -65,9 +45,10 @@ class Streamer:
         self._timings: list[float] = []
         self._samples = 0
 
-    def push(self, samples: torch.Tensor) -> list[torch.Tensor]:
-        """Buffer mono samples (L,) and run every whole chunk. Returns the outputs of the chunks run."""
-        self._pending = torch.cat([self._pending, samples.detach().float().cpu().reshape(-1)])
+    def push(self, samples) -> list[torch.Tensor]:
+        """Buffer mono samples (L,), a tensor or array, and run every whole chunk. Returns the outputs of the
+        chunks run."""
+        self._pending = torch.cat([self._pending, torch.as_tensor(samples).detach().float().cpu().reshape(-1)])
         whole = self._pending.shape[0] // self.chunk_samples * self.chunk_samples
         outputs = [self._run(chunk) for chunk in self._pending[:whole].split(self.chunk_samples)]
         self._pending = self._pending[whole:]
@@ -105,10 +86,5 @@ class Streamer:
 
     def report(self) -> StreamReport:
         """Timings and latency of the stream so far."""
-        ms = sorted(t * 1000 for t in self._timings) or [float("nan")]
-        p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-        return StreamReport(
-            sample_rate=self.sample_rate, chunk_samples=self.chunk_samples, chunks=len(self._timings),
-            audio_seconds=self._samples / self.sample_rate, compute_seconds=sum(self._timings),
-            chunk_ms_p50=statistics.median(ms), chunk_ms_p99=p99,
-            algorithmic_latency_ms=(self.chunk_samples + self.lookahead_samples) / self.sample_rate * 1000)
+        return stream_report(self._timings, samples=self._samples, sample_rate=self.sample_rate,
+                             chunk_samples=self.chunk_samples, lookahead_samples=self.lookahead_samples)

@@ -1,8 +1,9 @@
 """Denoise a file of any length through the streaming path, with bounded memory.
 
-The file is read in blocks at the model's rate (16 kHz, mono), pushed through a `Streamer`, resampled back
-to the file's own rate as it goes, and written to a temporary file that replaces the output only once
-complete. Output sample t lines up with input sample t: the model is causal and adds no delay.
+The file is read in blocks at the model's rate (16 kHz, mono), pushed through a stream (a torch `Streamer`
+or an ONNX `OnnxStreamer`), resampled back to the file's own rate as it goes, and written to a temporary
+file that replaces the output only once complete. Output sample t lines up with input sample t: the model
+is causal and adds no delay. Nothing here imports torch, so the ONNX path runs without it.
 """
 import os
 import tempfile
@@ -11,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..audio import SAMPLE_RATE, audio_info, iter_blocks
+from ..audio.files import SAMPLE_RATE, audio_info, iter_samples
 from ..errors import AudioError
-from ..layers import StreamingModule
-from .engine import Streamer, StreamReport
+from .report import StreamReport
 
 
 class _Writer:
@@ -35,19 +34,28 @@ class _Writer:
         self.left -= block.shape[0]
 
 
-def enhance_file(model: StreamingModule, source: str | Path, target: str | Path, *, chunk_ms: float = 16.0,
-                 device: str = "cpu", block_seconds: float = 10.0, progress: bool = True) -> StreamReport:
+def enhance_file(model, source: str | Path, target: str | Path, *, chunk_ms: float = 16.0, device: str = "cpu",
+                 block_seconds: float = 10.0, progress: bool = True) -> StreamReport:
+    """Denoise `source` into `target` with a torch `StreamingModule` (waveform in, waveform out, 16 kHz)
+    streamed in chunks of `chunk_ms` on `device`. Returns the stream report."""
+    from .engine import Streamer  # torch only on this path
+    return enhance_stream(Streamer(model, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, device=device), source, target,
+                          block_seconds=block_seconds, progress=progress)
+
+
+def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seconds: float = 10.0,
+                   progress: bool = True) -> StreamReport:
     """Denoise `source` into `target` (wav or flac, mono, at the source's rate). Returns the stream report.
 
     Args:
-        model: a waveform-to-waveform `StreamingModule` at 16 kHz; its `latency_samples` are flushed at
-            the end so the output covers the whole input.
+        stream: a fresh 16 kHz stream with `push(samples) -> outputs`, `flush() -> outputs`, `report()` and
+            `lookahead_samples`, whose outputs are (1, T); the look-ahead is flushed at the end so the output
+            covers the whole input.
     """
     info = audio_info(source)
     target = Path(target)
     if target.suffix.lower() not in (".wav", ".flac"):
         raise AudioError(f"{target}: output must be .wav or .flac")
-    streamer = Streamer(model, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, device=device)
     model_frames = round(info.frames * SAMPLE_RATE / info.sample_rate)
     fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
@@ -63,14 +71,14 @@ def enhance_file(model: StreamingModule, source: str | Path, target: str | Path,
             def emit(outputs):
                 nonlocal emitted
                 for out in outputs:
-                    samples = out[0].numpy()[: max(0, model_frames - emitted)]
+                    samples = np.asarray(out[0])[: max(0, model_frames - emitted)]
                     emitted += samples.shape[0]
                     writer.write(samples)
 
-            for block in iter_blocks(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE):
-                emit(streamer.push(block))
+            for block in iter_samples(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE):
+                emit(stream.push(block))
                 bar.update(task, advance=block.shape[0])
-            emit(streamer.push(torch.zeros(int(getattr(model, "latency_samples", 0)))) + streamer.flush())
+            emit(stream.push(np.zeros(stream.lookahead_samples, dtype=np.float32)) + stream.flush())
             writer.write(np.zeros(0, dtype=np.float32), last=True)
             if writer.left > 0:  # the resampler's tail can fall a few samples short
                 handle.write(np.zeros(writer.left, dtype=np.float32))
@@ -78,4 +86,4 @@ def enhance_file(model: StreamingModule, source: str | Path, target: str | Path,
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return streamer.report()
+    return stream.report()

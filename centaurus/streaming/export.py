@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..audio import SAMPLE_RATE
 from ..errors import CentaurusError
 from ..layers import StreamingModule
 from ..layers.ssm_layer import pinned_caches
@@ -63,10 +64,21 @@ def step_graph(model: StreamingModule, *, chunk_samples: int, in_channels: int =
     return _StepGraph(model, spec, shapes).eval()  # the exporter restores this mode on the model after
 
 
+def _add_metadata(path: Path, **values) -> None:
+    """Record what a runtime needs beyond the graph (rate, look-ahead) in the model's metadata."""
+    import onnx
+    proto = onnx.load(str(path))
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(proto, str(path))
+
+
 def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int, in_channels: int = 1,
                 opset: int = 17) -> _StepGraph:
     """Write the streaming step of `model` to `path` (ONNX). Inputs: `audio` (1, C, T) then `state_i`;
-    outputs: `output` then `state_i_out`. Returns the step graph (for its state shapes)."""
+    outputs: `output` then `state_i_out`; metadata: `sample_rate`, `chunk_samples`, `latency_samples`.
+    Returns the step graph (for its state shapes)."""
     graph = step_graph(model, chunk_samples=chunk_samples, in_channels=in_channels)
     states = initial_state(graph)
     names = [f"state_{i}" for i in range(len(states))]
@@ -76,5 +88,7 @@ def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int,
         torch.onnx.export(graph, (torch.zeros(1, in_channels, chunk_samples), *states), str(tmp), dynamo=False,
                           opset_version=opset, input_names=["audio", *names],
                           output_names=["output", *[n + "_out" for n in names]])
+    _add_metadata(tmp, sample_rate=SAMPLE_RATE, chunk_samples=chunk_samples,
+                  latency_samples=int(getattr(model, "latency_samples", 0)))
     tmp.replace(path)
     return graph

@@ -1,10 +1,13 @@
-"""The generic trainer, recipes, checkpoints and evaluation. Imports `centaurus.tasks` and below."""
-from .checkpoint import load_model, read_checkpoint
-from .evaluate import evaluate_checkpoint, model_info
-from .pretrained import resolve_checkpoint, shipped_models
-from .recipe import apply_override, load_recipe, validate_recipe
-from .trainer import RunResult, lr_factor, resolve_device, train
+"""The generic trainer, recipes, checkpoints and evaluation. Imports `centaurus.tasks` and below.
+Names load on first use, so resolving a shipped model's name does not import torch."""
+from .._lazy import lazy_exports
 
-__all__ = ["RunResult", "apply_override", "evaluate_checkpoint", "load_model", "load_recipe", "lr_factor",
-           "model_info", "read_checkpoint", "resolve_checkpoint", "resolve_device", "shipped_models", "train",
-           "validate_recipe"]
+_EXPORTS = {
+    "load_model": ".checkpoint", "read_checkpoint": ".checkpoint",
+    "evaluate_checkpoint": ".evaluate", "model_info": ".evaluate",
+    "resolve_checkpoint": ".pretrained", "shipped_models": ".pretrained",
+    "apply_override": ".recipe", "load_recipe": ".recipe", "validate_recipe": ".recipe",
+    "RunResult": ".trainer", "lr_factor": ".trainer", "resolve_device": ".trainer", "train": ".trainer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

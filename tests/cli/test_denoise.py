@@ -70,3 +70,53 @@ def test_denoise_bad_inputs_give_one_line(checkpoint, tmp_path):
         result = _cli(*args)
         assert result.returncode == 2, args
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:"), result.stderr
+
+
+def test_onnx_engine_equals_torch_engine_and_never_imports_torch(checkpoint, tmp_path):
+    """The exported step in onnxruntime gives the torch engine's output, through the same command, in a
+    process that never imports torch (what keeps hour-long files in ~100 MB)."""
+    step = checkpoint / "stream-10ms.onnx"
+    exported = _cli("export", str(checkpoint), "--onnx", str(step), "--chunk-ms", "10")
+    assert exported.returncode == 0, exported.stderr
+    rng = np.random.default_rng(1)
+    source = tmp_path / "noisy.wav"
+    sf.write(source, (0.1 * rng.standard_normal(16000 + 77)).astype(np.float32), 16000)  # a partial last chunk
+    by_torch = _cli("denoise", str(source), "-o", str(tmp_path / "torch.wav"), "--model", str(checkpoint),
+                    "--chunk-ms", "10")
+    assert by_torch.returncode == 0, by_torch.stderr
+    script = ("import sys; from centaurus_cli.main import app; "
+              f"app(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'onnx.wav')!r}, '--model', {str(checkpoint)!r}, "
+              "'--chunk-ms', '10', '--engine', 'onnx'], standalone_mode=False); "
+              "assert 'torch' not in sys.modules, 'torch was imported'")
+    by_onnx = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert by_onnx.returncode == 0, by_onnx.stderr
+    a, _ = sf.read(tmp_path / "torch.wav", dtype="float32")
+    b, _ = sf.read(tmp_path / "onnx.wav", dtype="float32")
+    assert a.shape == b.shape == (16077,) and np.abs(a).max() > 100 / 2**15  # not silence
+    np.testing.assert_allclose(b, a, atol=2 / 2**15)  # 16-bit output: one LSB of rounding apart
+
+
+def test_onnx_engine_bad_steps_give_one_line(checkpoint, tmp_path):
+    source = tmp_path / "a.wav"
+    sf.write(source, np.zeros(1600, dtype=np.float32), 16000)
+    no_step = _cli("denoise", str(source), "--model", str(checkpoint), "--engine", "onnx", "--chunk-ms", "7")
+    assert no_step.returncode == 2 and "no ONNX step for 7 ms" in no_step.stderr and "centaurus export" in no_step.stderr
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    corrupt = _cli("denoise", str(source), "--model", str(tmp_path / "bad.onnx"), "--engine", "onnx", "--force")
+    assert corrupt.returncode == 2 and "bad.onnx: not a loadable ONNX model" in corrupt.stderr
+    on_gpu = _cli("denoise", str(source), "--engine", "onnx", "--device", "cuda", "--force")
+    assert on_gpu.returncode == 2 and "runs on the CPU" in on_gpu.stderr
+    for done in (no_step, corrupt, on_gpu):
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_shipped_denoiser_onnx_step_matches_its_weights(tmp_path):
+    """pretrained/denoise-offline/stream-16ms.onnx must be the export of the shipped weights."""
+    from centaurus.streaming import OnnxStreamer, Streamer
+    from centaurus.training import resolve_checkpoint
+    folder = resolve_checkpoint("denoise-offline")
+    _, _, model, _ = load_model(folder)
+    audio = np.random.default_rng(2).standard_normal(8000).astype(np.float32) * 0.1
+    onnx_out = np.concatenate([y.reshape(-1) for y in OnnxStreamer(folder / "stream-16ms.onnx").push(audio)])
+    torch_out = torch.cat([y.reshape(-1) for y in Streamer(model, chunk_ms=16).push(audio)]).numpy()
+    np.testing.assert_allclose(onnx_out, torch_out, atol=1e-5)

@@ -1,0 +1,18 @@
+"""Package attributes imported on first use, so that the light paths (the ONNX runtime, `--help`) never
+import torch, which alone takes about 600 MB of memory."""
+import importlib
+import sys
+
+
+def lazy_exports(package: str, exports: dict[str, str]):
+    """A module-level `__getattr__` for `package`: each name in `exports` comes from the submodule it maps to
+    (relative to `package`), imported the first time the name is used."""
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name], package), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__
