@@ -1,14 +1,10 @@
 """`centaurus kws listen` through a real audio server: a private PulseAudio daemon whose null sink's monitor is
 the microphone. paplay plays espeak-ng words into the sink while the CLI listens through PortAudio's ALSA
 'pulse' device; the shipped model must print the words in order."""
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -16,62 +12,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.pulse import SINK, Listener, pulse_server
 from tests.spoken import spoken_words
 
-SINK = "centaurus_test"
 WORDS = ("yes", "stop", "left")
-
-
-class PulseServer:
-    """A PulseAudio daemon private to the test: own runtime folder and socket, a null sink, no default.pa."""
-
-    def __init__(self) -> None:
-        # A short folder under /tmp: a unix socket path must stay under 108 bytes.
-        self.root = Path(tempfile.mkdtemp(prefix="centaurus-pulse-"))
-        (self.root / "client.conf").write_text("autospawn = no\n")  # never start the user's own daemon
-        socket = self.root / "native"
-        self.env = {**os.environ, "PULSE_SERVER": f"unix:{socket}",
-                    "PULSE_CLIENTCONFIG": str(self.root / "client.conf")}
-        daemon_env = {**os.environ, "HOME": str(self.root), "XDG_CONFIG_HOME": str(self.root),
-                      "XDG_RUNTIME_DIR": str(self.root), "PULSE_RUNTIME_PATH": str(self.root)}
-        with open(self.root / "daemon.log", "w") as log:  # the daemon keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                ["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "-n", "--use-pid-file=no",
-                 "--log-target=stderr", f"--load=module-native-protocol-unix socket={socket} auth-anonymous=1",
-                 f"--load=module-null-sink sink_name={SINK}"],
-                env=daemon_env, stdout=log, stderr=subprocess.STDOUT)
-        self._wait_ready()
-        self.pactl("set-default-source", f"{SINK}.monitor")
-
-    def pactl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["pactl", *args], check=False, env=self.env, capture_output=True, text=True, timeout=10)
-
-    def _wait_ready(self, timeout_s: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if self.pactl("info").returncode == 0:
-                return
-            time.sleep(0.2)
-        self.close()
-        log = (self.root / "daemon.log").read_text()
-        pytest.fail(f"the private PulseAudio server did not start (exit code {self.process.returncode}):\n{log}")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def pulse():
-    if shutil.which("pulseaudio") is None:
-        pytest.skip("pulseaudio is not installed (Makefile APT_PACKAGES installs it)")
-    server = PulseServer()
-    yield server
-    server.close()
 
 
 def _cli(*args: str) -> list[str]:
@@ -104,40 +48,6 @@ def _spoken(words: tuple[str, ...], folder: Path) -> Path:
     return target
 
 
-class Listener:
-    """`centaurus kws listen` in the background, its output (stderr merged) gathered line by line."""
-
-    def __init__(self, env: dict, *args: str) -> None:
-        self.process = subprocess.Popen(_cli(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, bufsize=1)
-        self.lines: list[str] = []
-        self.listening = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("listening"):
-                self.listening.set()
-
-    def wait_listening(self, timeout_s: float = 60.0) -> None:
-        if not self.listening.wait(timeout_s):
-            self.process.kill()
-            pytest.fail("the listener never printed 'listening':\n" + self.output())
-
-    def finish(self, timeout_s: float = 60.0) -> int:
-        try:
-            code = self.process.wait(timeout_s)
-        finally:
-            self.process.kill()
-            self._reader.join(10)
-        return code
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-
 def test_list_devices_shows_the_pulse_input(devices):
     _pulse_index(devices)
     assert re.search(r"pulse\t\d+ in\t\d+ Hz", devices), devices
@@ -152,7 +62,7 @@ def test_bad_input_device_is_one_line_error(pulse):
 
 def test_listen_spots_words_played_into_the_sink(pulse, devices, tmp_path):
     recording = _spoken(WORDS, tmp_path)
-    listener = Listener(pulse.env, "--input-device", _pulse_index(devices), "--seconds", "9")
+    listener = Listener(pulse.env, _cli("--input-device", _pulse_index(devices), "--seconds", "9"))
     listener.wait_listening()
     time.sleep(0.3)
     subprocess.run(["paplay", f"--device={SINK}", str(recording)], env=pulse.env, check=True, timeout=30)
@@ -166,17 +76,16 @@ def test_listen_spots_words_played_into_the_sink(pulse, devices, tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_and_a_vanished_server_exit_cleanly():
-    if shutil.which("pulseaudio") is None:
-        pytest.skip("pulseaudio is not installed (Makefile APT_PACKAGES installs it)")
-    server = PulseServer()
+    server = pulse_server()
     try:
-        interrupted = Listener(server.env, "--input-device", _pulse_index(_run(server.env, "--list-devices").stdout))
+        devices = _run(server.env, "--list-devices").stdout
+        interrupted = Listener(server.env, _cli("--input-device", _pulse_index(devices)))
         interrupted.wait_listening()
         interrupted.process.send_signal(signal.SIGINT)
         assert interrupted.finish() == 0 and "Traceback" not in interrupted.output(), interrupted.output()
         summary = r"^0 detection\(s\) in [\d.]+ s; 0 input overflow\(s\)$"
         assert re.search(summary, interrupted.output(), flags=re.MULTILINE), interrupted.output()
-        orphaned = Listener(server.env)
+        orphaned = Listener(server.env, _cli())
         orphaned.wait_listening()
         time.sleep(1.0)
     finally:
