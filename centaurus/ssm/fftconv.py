@@ -8,6 +8,8 @@ of kernels from the poles as it goes, so the (D, C, L) kernel itself never exist
 Inference that applies one kernel to many inputs of one length (a keyword spotter's windows) can hold the
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
 """
+import functools
+
 import torch
 
 from .kernel import power_sum
@@ -42,82 +44,67 @@ def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tenso
     return _causal(spec.reshape(F, P * Q).t().contiguous(), length).reshape(P, Q, length)
 
 
-class _FFTConv(torch.autograd.Function):
+class _DepthwiseConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, k):
+    def forward(ctx, u, k):                                                   # u (B, X, L), k (X, L)
         length = u.shape[-1]
-        spec_u = _spectrum(u, length)                                         # (B, X, F)
-        if k.dim() == 2:                                                      # depthwise: k (X, L)
-            spec_k = _spectrum(k, length)
-            ctx.save_for_backward(spec_u, spec_k)
-            return _causal(spec_u * spec_k, length)
-        # full: per frequency, (B, X) @ (X, D); kernel spectra one block of output channels at a time
-        spec_u = _to_frequency_major(spec_u)                                  # (F, B, X)
-        ctx.save_for_backward(spec_u, k)
-        spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], k.shape[0])   # (F, B, D)
-        for blk in _blocks(k.shape[0], k.shape[1], length):
-            spec_k = _to_frequency_major(_spectrum(k[blk], length))            # (F, d, X)
-            spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
-        return _causal_from_frequency_major(spec_y, length)
+        spec_u, spec_k = _spectrum(u, length), _spectrum(k, length)
+        ctx.save_for_backward(spec_u, spec_k)
+        return _causal(spec_u * spec_k, length)
 
     @staticmethod
     def backward(ctx, grad):
-        spec_u, k = ctx.saved_tensors
+        spec_u, spec_k = ctx.saved_tensors
         length = grad.shape[-1]
         spec_g = _spectrum(grad, length)
-        if k.dim() == 2:                                                      # both saved are spectra
-            grad_k = _causal((spec_g * spec_u.conj()).sum(0), length)  # einsum would bmm 1×B·B×1 per bin
-            return _causal(spec_g.mul_(k.conj()), length), grad_k
-        # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): conjugate the small operands, never the kernel spectra
-        spec_g = _to_frequency_major(spec_g)                                  # (F, B, D)
-        conj_g, conj_u = torch.conj_physical(spec_g), torch.conj_physical(spec_u)
-        conj_grad_u = torch.zeros_like(spec_u)                                # (F, B, X)
-        grad_k = torch.empty_like(k)
-        for blk in _blocks(k.shape[0], k.shape[1], length):
-            spec_k = _to_frequency_major(_spectrum(k[blk], length))            # (F, d, X)
-            conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
-            grad_spec_k = torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u)  # (F, d, X)
-            grad_k[blk] = _causal_from_frequency_major(grad_spec_k, length)
-        return _causal_from_frequency_major(conj_grad_u.conj_physical_(), length), grad_k
+        grad_k = _causal((spec_g * spec_u.conj()).sum(0), length)  # einsum would bmm 1×B·B×1 per bin
+        return _causal(spec_g.mul_(spec_k.conj()), length), grad_k
 
 
-class _PowerSumConv(torch.autograd.Function):
-    """The "full" convolution with kernels K = power_sum(weight, log_pole, L), one block of output channels at
-    a time: neither the (D, X, L) kernels nor their spectra are ever held whole, and backward regenerates each
-    block from the (D, X, N) operands instead of keeping it."""
+class _FullConv(torch.autograd.Function):
+    """y[b, d] = Σ_x k[d, x] * u[b, x] with kernels k = make_kernels(*operands), made one block of output
+    channels at a time: only one block's kernels and spectra exist at once, and backward remakes each block
+    from the operands (and differentiates `make_kernels` there) instead of keeping it. Operands are sliced
+    along their first axis, the output channels."""
 
     @staticmethod
-    def forward(ctx, u, weight, log_pole):
-        length = u.shape[-1]
+    def forward(ctx, u, make_kernels, *operands):
+        length, out_channels = u.shape[-1], operands[0].shape[0]
         spec_u = _to_frequency_major(_spectrum(u, length))                    # (F, B, X)
-        ctx.save_for_backward(spec_u, weight, log_pole)
-        spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], weight.shape[0])  # (F, B, D)
-        for blk in _blocks(weight.shape[0], weight.shape[1], length):
-            spec_k = _to_frequency_major(_spectrum(power_sum(weight[blk], log_pole[blk], length), length))
+        ctx.make_kernels = make_kernels
+        ctx.save_for_backward(spec_u, *operands)
+        spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], out_channels)  # (F, B, D)
+        for blk in _blocks(out_channels, u.shape[1], length):
+            spec_k = _to_frequency_major(_spectrum(make_kernels(*(o[blk] for o in operands)), length))  # (F, d, X)
             spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
         return _causal_from_frequency_major(spec_y, length)
 
     @staticmethod
     def backward(ctx, grad):
-        spec_u, weight, log_pole = ctx.saved_tensors
-        length = grad.shape[-1]
+        spec_u, *operands = ctx.saved_tensors
+        length, out_channels = grad.shape[-1], operands[0].shape[0]
         spec_g = _to_frequency_major(_spectrum(grad, length))                 # (F, B, D)
         conj_g, conj_u = torch.conj_physical(spec_g), torch.conj_physical(spec_u)
         conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
-        to_operands = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        grad_weight, grad_log_pole = torch.zeros_like(weight), torch.zeros_like(log_pole)
-        for blk in _blocks(weight.shape[0], weight.shape[1], length):
+        to_operands = any(ctx.needs_input_grad[2:])
+        grads = [torch.zeros_like(o) for o in operands] if to_operands else [None] * len(operands)
+        for blk in _blocks(out_channels, spec_u.shape[2], length):
             with torch.enable_grad():
-                w, lp = weight[blk].detach().requires_grad_(), log_pole[blk].detach().requires_grad_()
-                k = power_sum(w, lp, length)
+                parts = [o[blk].detach().requires_grad_() for o in operands]
+                k = ctx.make_kernels(*parts)                                  # (d, X, L)
             spec_k = _to_frequency_major(_spectrum(k.detach(), length))        # (F, d, X)
             if conj_grad_u is not None:  # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): never conjugate the kernels
                 conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
             if to_operands:
                 grad_k = _causal_from_frequency_major(torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u), length)
-                grad_weight[blk], grad_log_pole[blk] = torch.autograd.grad(k, (w, lp), grad_k)
+                for whole, part in zip(grads, torch.autograd.grad(k, parts, grad_k)):
+                    whole[blk] = part
         grad_u = None if conj_grad_u is None else _causal_from_frequency_major(conj_grad_u.conj_physical_(), length)
-        return grad_u, grad_weight, grad_log_pole
+        return grad_u, None, *grads
+
+
+def _given(k: torch.Tensor) -> torch.Tensor:
+    return k
 
 
 # Kept out of torch.compile: inductor mis-strides complex FFT outputs inside a custom autograd Function.
@@ -134,7 +121,8 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """
     dtype = torch.float64 if torch.float64 in (u.dtype, k.dtype) else torch.float32
     with torch.autocast(u.device.type, enabled=False):
-        return _FFTConv.apply(u.to(dtype), k.to(dtype))
+        u, k = u.to(dtype), k.to(dtype)
+        return _DepthwiseConv.apply(u, k) if k.dim() == 2 else _FullConv.apply(u, _given, k)
 
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
@@ -152,7 +140,8 @@ def power_sum_conv(u: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor
     wide = u.dtype == torch.float64 or torch.complex128 in (weight.dtype, log_pole.dtype)
     real, cplx = (torch.float64, torch.complex128) if wide else (torch.float32, torch.complex64)
     with torch.autocast(u.device.type, enabled=False):
-        return _PowerSumConv.apply(u.to(real), weight.to(cplx), log_pole.to(cplx))
+        make_kernels = functools.partial(power_sum, length=u.shape[-1])
+        return _FullConv.apply(u.to(real), make_kernels, weight.to(cplx), log_pole.to(cplx))
 
 
 def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:
