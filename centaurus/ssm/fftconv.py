@@ -57,8 +57,12 @@ class _DepthwiseConv(torch.autograd.Function):
         spec_u, spec_k = ctx.saved_tensors
         length = grad.shape[-1]
         spec_g = _spectrum(grad, length)
-        grad_k = _causal((spec_g * spec_u.conj()).sum(0), length)  # einsum would bmm 1×B·B×1 per bin
-        return _causal(spec_g.mul_(spec_k.conj()), length), grad_k
+        # Σ_b G·conj(U), one batch item at a time: each step stays in cache, where a (B, X, F) product would
+        # not (and einsum would run a 1×B·B×1 matrix product per bin)
+        spec_grad_k = spec_g[0] * spec_u[0].conj()
+        for g, s in zip(spec_g[1:], spec_u[1:]):
+            spec_grad_k.addcmul_(g, s.conj())
+        return _causal(spec_g.mul_(spec_k.conj()), length), _causal(spec_grad_k, length)
 
 
 class _FullConv(torch.autograd.Function):
