@@ -1,5 +1,6 @@
 """`centaurus denoise IN... [-o OUT] [--model NAME|PATH] [--chunk-ms N] [--device ...] [--force]`."""
 import glob
+import importlib.util
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +38,17 @@ def _target(source: Path, output: Path | None, many: bool) -> Path:
     return output
 
 
+def _has_onnx_step(model: str, chunk_ms: float) -> bool:
+    """Whether `model` ships an exported step for `chunk_ms` that an installed onnxruntime can run."""
+    from centaurus.errors import CheckpointError
+    from centaurus.streaming.onnx_step import step_path
+    try:
+        step_path(model, chunk_ms)
+    except CheckpointError:  # no step, or no such model: the torch path reports the latter
+        return False
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
 def denoise(inputs: list[str] = typer.Argument(..., help="Audio files, folders or globs."),
             output: Path | None = typer.Option(None, "-o", "--output",
                                                help="Output file, or folder for several inputs "
@@ -45,14 +57,18 @@ def denoise(inputs: list[str] = typer.Argument(..., help="Audio files, folders o
                                                               "--engine onnx, an exported .onnx step)."),
             chunk_ms: float = typer.Option(16.0, help="Streaming chunk length in milliseconds."),
             device: str = typer.Option("cpu", help="cpu, cuda or auto."),
-            engine: str = typer.Option("torch", help="torch, or onnx: the model's exported step in onnxruntime, "
-                                                     "without torch (CPU, a tenth of the memory)."),
+            engine: str = typer.Option("auto", help="onnx: the model's exported step in onnxruntime, without "
+                                                    "torch (CPU, a tenth of the memory); torch; or auto: onnx "
+                                                    "where the model has a step for --chunk-ms and the device "
+                                                    "is the CPU, else torch."),
             force: bool = typer.Option(False, help="Overwrite existing outputs (never the inputs).")) -> None:
     """Denoise recordings through the streaming model; the output keeps each input's sample rate."""
     from centaurus.errors import CentaurusError
     from centaurus.streaming.enhance import enhance_stream
-    if engine not in ("torch", "onnx"):
-        raise CentaurusError(f"--engine {engine}: use torch or onnx")
+    if engine not in ("auto", "torch", "onnx"):
+        raise CentaurusError(f"--engine {engine}: use auto, torch or onnx")
+    if engine == "auto":
+        engine = "onnx" if device == "cpu" and _has_onnx_step(model, chunk_ms) else "torch"
     if engine == "onnx" and device != "cpu":
         raise CentaurusError(f"--device {device}: the onnx engine runs on the CPU")
     sources = _expand(inputs)
@@ -74,4 +90,4 @@ def denoise(inputs: list[str] = typer.Argument(..., help="Audio files, folders o
     for source, target in plan:
         report = enhance_stream(new_stream(), source, target)
         typer.echo(f"{source} -> {target}  ({report.audio_seconds:.1f} s, RTF {report.rtf:.3f}, "
-                   f"latency {report.algorithmic_latency_ms:.1f} ms)")
+                   f"latency {report.algorithmic_latency_ms:.1f} ms, {engine})")

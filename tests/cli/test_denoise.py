@@ -1,4 +1,5 @@
 """`centaurus denoise` with a really trained tiny denoiser, on real files of other rates and channel counts."""
+import shutil
 import subprocess
 import sys
 
@@ -73,27 +74,31 @@ def test_denoise_bad_inputs_give_one_line(checkpoint, tmp_path):
 
 
 def test_onnx_engine_equals_torch_engine_and_never_imports_torch(checkpoint, tmp_path):
-    """The exported step in onnxruntime gives the torch engine's output, through the same command, in a
-    process that never imports torch (what keeps hour-long files in ~100 MB)."""
-    step = checkpoint / "stream-10ms.onnx"
-    exported = _cli("export", str(checkpoint), "--onnx", str(step), "--chunk-ms", "10")
+    """With an exported step beside the weights, the default engine (auto) runs it in onnxruntime: the torch
+    engine's output, through the same command, in a process that never imports torch (what keeps hour-long
+    files in ~100 MB)."""
+    model = tmp_path / "model"
+    shutil.copytree(checkpoint, model)
+    exported = _cli("export", str(model), "--onnx", str(model / "stream-10ms.onnx"), "--chunk-ms", "10")
     assert exported.returncode == 0, exported.stderr
     rng = np.random.default_rng(1)
     source = tmp_path / "noisy.wav"
     sf.write(source, (0.1 * rng.standard_normal(16000 + 77)).astype(np.float32), 16000)  # a partial last chunk
-    by_torch = _cli("denoise", str(source), "-o", str(tmp_path / "torch.wav"), "--model", str(checkpoint),
-                    "--chunk-ms", "10")
-    assert by_torch.returncode == 0, by_torch.stderr
+    by_torch = _cli("denoise", str(source), "-o", str(tmp_path / "torch.wav"), "--model", str(model),
+                    "--chunk-ms", "10", "--engine", "torch")
+    assert by_torch.returncode == 0 and by_torch.stdout.strip().endswith("torch)"), by_torch.stdout + by_torch.stderr
     script = ("import sys; from centaurus_cli.main import app; "
-              f"app(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'onnx.wav')!r}, '--model', {str(checkpoint)!r}, "
-              "'--chunk-ms', '10', '--engine', 'onnx'], standalone_mode=False); "
+              f"app(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'onnx.wav')!r}, '--model', {str(model)!r}, "
+              "'--chunk-ms', '10'], standalone_mode=False); "
               "assert 'torch' not in sys.modules, 'torch was imported'")
-    by_onnx = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert by_onnx.returncode == 0, by_onnx.stderr
+    by_auto = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert by_auto.returncode == 0 and by_auto.stdout.strip().endswith("onnx)"), by_auto.stdout + by_auto.stderr
     a, _ = sf.read(tmp_path / "torch.wav", dtype="float32")
     b, _ = sf.read(tmp_path / "onnx.wav", dtype="float32")
     assert a.shape == b.shape == (16077,) and np.abs(a).max() > 100 / 2**15  # not silence
     np.testing.assert_allclose(b, a, atol=2 / 2**15)  # 16-bit output: one LSB of rounding apart
+    other_chunk = _cli("denoise", str(source), "-o", str(tmp_path / "auto.wav"), "--model", str(model))
+    assert other_chunk.returncode == 0 and other_chunk.stdout.strip().endswith("torch)"), other_chunk.stdout
 
 
 def test_onnx_engine_bad_steps_give_one_line(checkpoint, tmp_path):
