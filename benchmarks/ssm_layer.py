@@ -149,7 +149,8 @@ def main() -> None:
 
 def _row(name, length, ours, naive):
     def cell(result, key, fmt):
-        return format(result[key], fmt) if key in result else result.get("error", "-")[:9]
+        width = int(fmt.split(".")[0])
+        return format(result[key], fmt) if key in result else format(result.get("error", "-")[:width - 1], f">{width}")
     ratio = f"{naive['median'] / ours['median']:.1f}x" if "median" in ours and "median" in naive else "-"
     print(f"{name:<10}{length:>7}{cell(ours, 'median', '13.3f')}{cell(ours, 'peak_gb', '9.2f')}"
           f"{cell(naive, 'median', '10.3f')}{cell(naive, 'peak_gb', '9.2f')}{ratio:>10}")
