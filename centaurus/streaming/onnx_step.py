@@ -11,6 +11,7 @@ import numpy as np
 
 from ..audio.files import SAMPLE_RATE
 from ..errors import CentaurusError, CheckpointError
+from ..training.pretrained import resolve_checkpoint  # names → folders; imports no torch
 from .report import StreamReport, stream_report
 
 STEP_NAME = "stream-{chunk_ms:g}ms.onnx"  # where `export` puts a checkpoint's step, next to its weights
@@ -19,7 +20,6 @@ STEP_NAME = "stream-{chunk_ms:g}ms.onnx"  # where `export` puts a checkpoint's s
 def step_path(model: str | Path, chunk_ms: float) -> Path:
     """The ONNX step for `model`: an .onnx file as it is, or the step for `chunk_ms` inside a checkpoint
     folder or shipped model."""
-    from ..training.pretrained import resolve_checkpoint  # torch-free: names → folders only
     if str(model).endswith(".onnx"):
         if not Path(model).is_file():
             raise CheckpointError(f"{model}: no such ONNX file")
