@@ -3,6 +3,7 @@ R − 1 samples (R = product of `model.downsample`), so it is set by the recipe.
 STFT (+ optional −SI-SDR). Metrics: PESQ-WB/NB, STOI, SI-SDR, each also for the noisy input as baseline."""
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,8 @@ class DenoiseData(Strict):
     root: str
     segment_samples: int = 32768  # training crop; rounded down to a multiple of R
     valid_count: int = 50  # the last pairs of the train split are held out for validation
+    remix: float = 0.0  # dynamic mixing: chance that a training item's noise comes from another training pair
+    remix_db: float = 5.0  # ... scaled by a gain drawn uniformly within ± this many dB
 
 
 class DenoiseModel(Strict):
@@ -88,8 +91,20 @@ class DenoiseTask:
         cut = max(len(base) - self.data.valid_count, 1)
         return _Split(base, range(cut) if split == "train" else range(cut, len(base)))
 
-    def _crop(self, item, generator):
+    def _remixed(self, clean: torch.Tensor, pool, generator) -> torch.Tensor:
+        """clean + the noise (noisy − clean) of a random training pair, tiled or cut to length at a random
+        offset and scaled by a random gain: new speech/noise/SNR combinations every epoch."""
+        other_noisy, other_clean = pool[int(torch.randint(len(pool), (), generator=generator))]
+        noise = other_noisy - other_clean
+        noise = noise.repeat(-(-clean.shape[0] // noise.shape[0]))
+        start = int(torch.randint(noise.shape[0] - clean.shape[0] + 1, (), generator=generator))
+        db = float(torch.empty(()).uniform_(-self.data.remix_db, self.data.remix_db, generator=generator))
+        return clean + 10 ** (db / 20) * noise[start:start + clean.shape[0]]
+
+    def _crop(self, item, generator, pool=None):
         noisy, clean = item
+        if pool is not None and self.data.remix and float(torch.rand((), generator=generator)) < self.data.remix:
+            noisy = self._remixed(clean, pool, generator)
         if noisy.shape[0] < self.segment:
             noisy, clean = (F.pad(w, (0, self.segment - w.shape[0])) for w in (noisy, clean))
         start = int(torch.randint(noisy.shape[0] - self.segment + 1, (), generator=generator))
@@ -98,7 +113,7 @@ class DenoiseTask:
 
     def dataset(self, split: str, *, train: bool):
         base = self._pairs(split)
-        return EpochItems(base, self._crop, seed=self.seed) if train else base
+        return EpochItems(base, functools.partial(self._crop, pool=base), seed=self.seed) if train else base
 
     def collate(self, items):
         return {"noisy": torch.stack([n for n, _ in items])[:, None], "clean": torch.stack([c for _, c in items])}
