@@ -5,8 +5,8 @@ import sys
 
 
 def lazy_exports(package: str, exports: dict[str, str]):
-    """A module-level `__getattr__` for `package`: each name in `exports` comes from the submodule it maps to
-    (relative to `package`), imported the first time the name is used."""
+    """Module-level `__getattr__` and `__dir__` for `package`: each name in `exports` comes from the submodule
+    it maps to (relative to `package`), imported the first time the name is used; `dir()` lists them all."""
 
     def __getattr__(name: str):
         if name not in exports:
@@ -15,4 +15,7 @@ def lazy_exports(package: str, exports: dict[str, str]):
         setattr(sys.modules[package], name, value)
         return value
 
-    return __getattr__
+    def __dir__():
+        return sorted(set(vars(sys.modules[package])) | set(exports))
+
+    return __getattr__, __dir__

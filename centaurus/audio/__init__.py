@@ -7,4 +7,4 @@ _EXPORTS = {
     **dict.fromkeys(["iter_blocks", "load_audio", "load_segment", "resample", "save_audio"], ".io"),
 }
 __all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,4 +9,4 @@ _EXPORTS = {
     "Detection": ".kws", "KeywordSpotter": ".kws",
 }
 __all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

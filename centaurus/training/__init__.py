@@ -10,4 +10,4 @@ _EXPORTS = {
     "RunResult": ".trainer", "lr_factor": ".trainer", "resolve_device": ".trainer", "train": ".trainer",
 }
 __all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
