@@ -15,6 +15,7 @@ import torch
 from .kernel import power_sum
 
 _BLOCK_BYTES = 32 * 2**20  # spectrum bytes per block of output channels: small enough to stay in cache
+_DEPTHWISE_BLOCK_BYTES = 8 * 2**20  # input-spectrum bytes per block of depthwise channels
 
 
 def _spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -31,6 +32,12 @@ def _blocks(out_channels: int, in_channels: int, length: int):
     return [slice(s, min(s + size, out_channels)) for s in range(0, out_channels, size)]
 
 
+def _channel_blocks(batch: int, channels: int, length: int):
+    per_channel = max(1, batch * (length + 1) * 8)
+    size = max(1, min(channels, _DEPTHWISE_BLOCK_BYTES // per_channel))
+    return [slice(s, min(s + size, channels)) for s in range(0, channels, size)]
+
+
 def _to_frequency_major(spec: torch.Tensor) -> torch.Tensor:
     """(P, Q, F) → contiguous (F, P, Q) by one 2-D transpose, which torch copies in cache-sized tiles (a 3-D
     permutation strides through memory and costs several times more). Complex bmm over F is fast on it."""
@@ -45,24 +52,33 @@ def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tenso
 
 
 class _DepthwiseConv(torch.autograd.Function):
+    """Per-channel kernels, a few channels at a time: a block's buffers stay small enough for the allocator to
+    reuse, where whole-input buffers are fresh memory mapped from the OS and page-faulted in on every call."""
+
     @staticmethod
     def forward(ctx, u, k):                                                   # u (B, X, L), k (X, L)
         length = u.shape[-1]
-        spec_u, spec_k = _spectrum(u, length), _spectrum(k, length)
-        ctx.save_for_backward(spec_u, spec_k)
-        return _causal(spec_u * spec_k, length)
+        spec_k = _spectrum(k, length)                                         # (X, F)
+        y, spec_u = u.new_empty(u.shape), []
+        for blk in _channel_blocks(*u.shape):
+            spec_u.append(_spectrum(u[:, blk], length))                       # (B, x, F)
+            y[:, blk] = _causal(spec_u[-1] * spec_k[blk], length)
+        ctx.save_for_backward(spec_k, *spec_u)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        spec_u, spec_k = ctx.saved_tensors
+        spec_k, *spec_u = ctx.saved_tensors
         length = grad.shape[-1]
-        spec_g = _spectrum(grad, length)
-        # Σ_b G·conj(U), one batch item at a time: each step stays in cache, where a (B, X, F) product would
-        # not (and einsum would run a 1×B·B×1 matrix product per bin)
-        spec_grad_k = spec_g[0] * spec_u[0].conj()
-        for g, s in zip(spec_g[1:], spec_u[1:]):
-            spec_grad_k.addcmul_(g, s.conj())
-        return _causal(spec_g.mul_(spec_k.conj()), length), _causal(spec_grad_k, length)
+        grad_u, spec_grad_k = grad.new_empty(grad.shape), torch.empty_like(spec_k)
+        for blk, spec_u_blk in zip(_channel_blocks(*grad.shape), spec_u):
+            spec_g = _spectrum(grad[:, blk], length)
+            # Σ_b G·conj(U) one batch item at a time (einsum would run a 1×B·B×1 matrix product per bin)
+            spec_grad_k[blk] = spec_g[0] * spec_u_blk[0].conj()
+            for g, s in zip(spec_g[1:], spec_u_blk[1:]):
+                spec_grad_k[blk].addcmul_(g, s.conj())
+            grad_u[:, blk] = _causal(spec_g.mul_(spec_k[blk].conj()), length)
+        return grad_u, _causal(spec_grad_k, length)
 
 
 class _FullConv(torch.autograd.Function):

@@ -91,3 +91,20 @@ def test_power_sum_conv_gradcheck():
     u = torch.randn(2, 2, 9, dtype=torch.float64, generator=g, requires_grad=True)
     weight, log_pole = (t.requires_grad_() for t in _ssm_operands(g, 3, 2, 2))
     assert torch.autograd.gradcheck(power_sum_conv, (u, weight, log_pole))
+
+
+def test_depthwise_conv_is_blocked_over_channels(monkeypatch):
+    """Blocking over channels (to keep buffers reusable) must not change the result or its gradients."""
+    from centaurus.ssm import fftconv
+    g = torch.Generator().manual_seed(6)
+    u = torch.randn(2, 5, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(5, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    y = fft_conv(u, k)
+    gu, gk = torch.autograd.grad(y.square().sum(), (u, k))
+    monkeypatch.setattr(fftconv, "_DEPTHWISE_BLOCK_BYTES", 2 * 21 * 8 * 2)  # two channels per block
+    assert len(fftconv._channel_blocks(2, 5, 20)) == 3
+    y2 = fft_conv(u, k)
+    gu2, gk2 = torch.autograd.grad(y2.square().sum(), (u, k))
+    torch.testing.assert_close((y2, gu2, gk2), (y, gu, gk))
+    torch.testing.assert_close(y2, _direct(u, k), rtol=1e-10, atol=1e-10)
+    assert torch.autograd.gradcheck(fft_conv, (u, k))
