@@ -4,17 +4,17 @@ Audio of any length is pushed in; it is cut into fixed chunks of `chunk_ms`, eac
 model with the state of the previous one, and the per-chunk outputs come back. Offline files go through
 the same path (`run_file`), so offline and live results agree.
 """
-import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..audio import iter_blocks
 from ..layers import StreamingModule
-from .report import StreamReport, stream_report
+from .chunked import ChunkedStream
 
 
-class Streamer:
+class Streamer(ChunkedStream):
     """Runs `model` chunk by chunk on mono audio.
 
     Args:
@@ -38,32 +38,11 @@ class Streamer:
         self.lookahead_samples = int(lookahead)
         self.reset()
 
-    def reset(self) -> None:
-        """Start a new stream: zero state, empty buffer, fresh timings."""
+    def _reset_state(self) -> None:
         self._state = None
-        self._pending = torch.zeros(0)
-        self._timings: list[float] = []
-        self._samples = 0
 
-    def push(self, samples) -> list[torch.Tensor]:
-        """Buffer mono samples (L,), a tensor or array, and run every whole chunk. Returns the outputs of the
-        chunks run."""
-        self._pending = torch.cat([self._pending, torch.as_tensor(samples).detach().float().cpu().reshape(-1)])
-        whole = self._pending.shape[0] // self.chunk_samples * self.chunk_samples
-        outputs = [self._run(chunk) for chunk in self._pending[:whole].split(self.chunk_samples)]
-        self._pending = self._pending[whole:]
-        return outputs
-
-    def flush(self) -> list[torch.Tensor]:
-        """Run what is left in the buffer as a last, shorter chunk."""
-        if not self._pending.numel():
-            return []
-        out, self._pending = self._run(self._pending), torch.zeros(0)
-        return [out]
-
-    def run(self, samples: torch.Tensor) -> list[torch.Tensor]:
-        """A whole signal through the streaming path: push, then flush."""
-        return self.push(samples) + self.flush()
+    def _mono(self, samples) -> np.ndarray:
+        return torch.as_tensor(samples).detach().float().cpu().reshape(-1).numpy()
 
     def run_file(self, path: str | Path, *, block_seconds: float = 10.0) -> list[torch.Tensor]:
         """A file through the streaming path, read in blocks so memory stays bounded."""
@@ -73,18 +52,13 @@ class Streamer:
             outputs += self.push(block)
         return outputs + self.flush()
 
-    def _run(self, chunk: torch.Tensor) -> torch.Tensor:
-        x = chunk.to(self.device)[None, None]                                   # (1, 1, T)
-        start = time.perf_counter()
+    def _run(self, chunk: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(chunk).to(self.device)[None, None]                # (1, 1, T)
+        return self._timed(self._step, x)[0].cpu()
+
+    def _step(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             y, self._state = self.model(x, self._state)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        self._timings.append(time.perf_counter() - start)
-        self._samples += chunk.shape[0]
-        return y[0].cpu()
-
-    def report(self) -> StreamReport:
-        """Timings and latency of the stream so far."""
-        return stream_report(self._timings, samples=self._samples, sample_rate=self.sample_rate,
-                             chunk_samples=self.chunk_samples, lookahead_samples=self.lookahead_samples)
+        return y

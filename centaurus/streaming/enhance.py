@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..audio.files import SAMPLE_RATE, audio_info, iter_samples
 from ..errors import AudioError
-from .report import StreamReport
+from .chunked import StreamReport
 
 
 class _Writer:

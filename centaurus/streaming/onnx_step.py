@@ -1,10 +1,9 @@
 """Run an exported streaming step (`centaurus export --onnx`) with onnxruntime, without torch.
 
-`OnnxStreamer` has the push/flush/report interface of the torch `Streamer`, on NumPy arrays, so
+`OnnxStreamer` is a `ChunkedStream` like the torch `Streamer` (push/flush/report), on NumPy arrays, so
 `enhance_stream` drives either. Without torch the process needs about a tenth of the memory, which is what
 makes hour-long files fit in a few hundred MB.
 """
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from ..audio.files import SAMPLE_RATE
 from ..errors import CentaurusError, CheckpointError
 from ..training.pretrained import resolve_checkpoint  # names → folders; imports no torch
-from .report import StreamReport, stream_report
+from .chunked import ChunkedStream
 
 STEP_NAME = "stream-{chunk_ms:g}ms.onnx"  # where `export` puts a checkpoint's step, next to its weights
 
@@ -33,7 +32,7 @@ def step_path(model: str | Path, chunk_ms: float) -> Path:
     return path
 
 
-class OnnxStreamer:
+class OnnxStreamer(ChunkedStream):
     """Runs an exported step chunk by chunk on mono audio, carrying its state tensors.
 
     Args:
@@ -67,42 +66,17 @@ class OnnxStreamer:
         self._state_shapes = [s.shape for s in states]
         self.reset()
 
-    def reset(self) -> None:
-        """Start a new stream: zero state, empty buffer, fresh timings."""
+    def _reset_state(self) -> None:
         self._state = [np.zeros(shape, dtype=np.float32) for shape in self._state_shapes]
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._timings: list[float] = []
-        self._samples = 0
-
-    def push(self, samples: np.ndarray) -> list[np.ndarray]:
-        """Buffer mono samples (L,) and run every whole chunk. Returns the (1, T) outputs of the chunks run."""
-        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32).reshape(-1)])
-        whole = self._pending.shape[0] // self.chunk_samples * self.chunk_samples
-        outputs = [self._run(self._pending[s:s + self.chunk_samples]) for s in range(0, whole, self.chunk_samples)]
-        self._pending = self._pending[whole:]
-        return outputs
-
-    def flush(self) -> list[np.ndarray]:
-        """Run what is left as a last chunk. The step's size is fixed, so it is padded with zeros and the output
-        cut back; the model is causal, so the padding cannot change the samples kept."""
-        left = self._pending.shape[0]
-        if not left:
-            return []
-        chunk = np.concatenate([self._pending, np.zeros(self.chunk_samples - left, dtype=np.float32)])
-        self._pending = np.zeros(0, dtype=np.float32)
-        out = self._run(chunk)[..., :left]
-        self._samples -= self.chunk_samples - left
-        return [out]
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
+        """(T,) → (1, T), the state carried to the next chunk."""
         feeds = {"audio": chunk[None, None], **dict(zip(self._state_names, self._state))}
-        start = time.perf_counter()
-        output, *self._state = self.session.run(None, feeds)
-        self._timings.append(time.perf_counter() - start)
-        self._samples += chunk.shape[0]
+        output, *self._state = self._timed(self.session.run, None, feeds)
         return output[0]
 
-    def report(self) -> StreamReport:
-        """Timings and latency of the stream so far."""
-        return stream_report(self._timings, samples=self._samples, sample_rate=self.sample_rate,
-                             chunk_samples=self.chunk_samples, lookahead_samples=self.lookahead_samples)
+    def _run_last(self, chunk: np.ndarray) -> np.ndarray:
+        """The step's size is fixed, so the last chunk is padded with zeros and its output cut back; the model
+        is causal, so the padding cannot change the samples kept."""
+        padded = np.concatenate([chunk, np.zeros(self.chunk_samples - chunk.shape[0], dtype=np.float32)])
+        return self._run(padded)[..., :chunk.shape[0]]

@@ -10,8 +10,8 @@ import torch
 from ..data import decode_indices
 from ..layers import StreamingModule
 from ..tasks.asr import EMPTY_BEAMS, beam_step, best_path_step, best_prefix
+from .chunked import StreamReport
 from .engine import Streamer
-from .report import StreamReport
 
 
 class Transcriber:
