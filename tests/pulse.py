@@ -50,20 +50,23 @@ class PulseServer:
         log = (self.root / "daemon.log").read_text()
         pytest.fail(f"the private PulseAudio server did not start (exit code {self.process.returncode}):\n{log}")
 
+    def heard(self, command: list[str], recording) -> str:
+        """Start the listening `command`, play `recording` into the sink once it listens, and return its output
+        after it exits, which it must do cleanly."""
+        listener = Listener(self.env, command)
+        listener.wait_listening()
+        time.sleep(0.3)
+        subprocess.run(["paplay", f"--device={SINK}", str(recording)], env=self.env, check=True, timeout=30)
+        code = listener.finish()
+        out = listener.output()
+        assert code == 0 and "Traceback" not in out, out
+        return out
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def pulse():
-    if shutil.which("pulseaudio") is None:
-        pytest.skip("pulseaudio is not installed (Makefile APT_PACKAGES installs it)")
-    server = PulseServer()
-    yield server
-    server.close()
 
 
 def pulse_server():
