@@ -26,15 +26,11 @@ def _causal(spec: torch.Tensor, length: int) -> torch.Tensor:
     return torch.fft.irfft(spec, n=2 * length)[..., :length]
 
 
-def _blocks(out_channels: int, in_channels: int, length: int):
-    per_channel = max(1, in_channels * (length + 1) * 8)
-    size = max(1, min(out_channels, _BLOCK_BYTES // per_channel))
-    return [slice(s, min(s + size, out_channels)) for s in range(0, out_channels, size)]
-
-
-def _channel_blocks(batch: int, channels: int, length: int):
-    per_channel = max(1, batch * (length + 1) * 8)
-    size = max(1, min(channels, _DEPTHWISE_BLOCK_BYTES // per_channel))
+def _blocks(channels: int, spectra: int, length: int, budget: int):
+    """Slices of `channels` that each hold at most `budget` bytes of complex64 spectra, when every channel
+    has `spectra` spectra of L + 1 bins (at least one channel per slice)."""
+    per_channel = max(1, spectra * (length + 1) * 8)
+    size = max(1, min(channels, budget // per_channel))
     return [slice(s, min(s + size, channels)) for s in range(0, channels, size)]
 
 
@@ -60,7 +56,7 @@ class _DepthwiseConv(torch.autograd.Function):
         length = u.shape[-1]
         spec_k = _spectrum(k, length)                                         # (X, F)
         y, spec_u = u.new_empty(u.shape), []
-        for blk in _channel_blocks(*u.shape):
+        for blk in _blocks(u.shape[1], u.shape[0], length, _DEPTHWISE_BLOCK_BYTES):
             spec_u.append(_spectrum(u[:, blk], length))                       # (B, x, F)
             y[:, blk] = _causal(spec_u[-1] * spec_k[blk], length)
         ctx.save_for_backward(spec_k, *spec_u)
@@ -71,7 +67,7 @@ class _DepthwiseConv(torch.autograd.Function):
         spec_k, *spec_u = ctx.saved_tensors
         length = grad.shape[-1]
         grad_u, spec_grad_k = grad.new_empty(grad.shape), torch.empty_like(spec_k)
-        for blk, spec_u_blk in zip(_channel_blocks(*grad.shape), spec_u):
+        for blk, spec_u_blk in zip(_blocks(grad.shape[1], grad.shape[0], length, _DEPTHWISE_BLOCK_BYTES), spec_u):
             spec_g = _spectrum(grad[:, blk], length)
             # Σ_b G·conj(U) one batch item at a time (einsum would run a 1×B·B×1 matrix product per bin)
             spec_grad_k[blk] = spec_g[0] * spec_u_blk[0].conj()
@@ -94,7 +90,7 @@ class _FullConv(torch.autograd.Function):
         ctx.make_kernels = make_kernels
         ctx.save_for_backward(spec_u, *operands)
         spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], out_channels)  # (F, B, D)
-        for blk in _blocks(out_channels, u.shape[1], length):
+        for blk in _blocks(out_channels, u.shape[1], length, _BLOCK_BYTES):
             spec_k = _to_frequency_major(_spectrum(make_kernels(*(o[blk] for o in operands)), length))  # (F, d, X)
             spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
         return _causal_from_frequency_major(spec_y, length)
@@ -108,7 +104,7 @@ class _FullConv(torch.autograd.Function):
         conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
         to_operands = any(ctx.needs_input_grad[2:])
         grads = [torch.zeros_like(o) for o in operands] if to_operands else [None] * len(operands)
-        for blk in _blocks(out_channels, spec_u.shape[2], length):
+        for blk in _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES):
             with torch.enable_grad():
                 parts = [o[blk].detach().requires_grad_() for o in operands]
                 k = ctx.make_kernels(*parts)                                  # (d, X, L)
