@@ -6,7 +6,7 @@ The naive baseline materialises the (…, N, L) basis, convolves with a plain au
 backward) and uses the reference's fixed contraction rule. Each case runs in its own process, so its peak
 RSS is its own. Prints a table with the ratios, and the contraction order chosen per shape.
 
-    python benchmarks/ssm_layer.py [--reps 5] [--length 16000]
+    python benchmarks/ssm_layer.py [--reps 5] [--length 16000] [--device cuda]
 """
 import argparse
 import json
@@ -31,7 +31,7 @@ def naive_forward(layer: SSMLayer, u: torch.Tensor) -> torch.Tensor:
     """The reference-style computation: materialised basis, autograd FFT, fixed order."""
     ops = layer.operands()
     L = u.shape[-1]
-    basis = torch.exp(ops.log_pole[..., None] * torch.arange(L, dtype=torch.float32))   # (..., N, L)
+    basis = torch.exp(ops.log_pole[..., None] * torch.arange(L, dtype=torch.float32, device=u.device))  # (..., N, L)
     n = 2 * L
 
     def conv(x, kernel, full):
@@ -52,24 +52,34 @@ def naive_forward(layer: SSMLayer, u: torch.Tensor) -> torch.Tensor:
     return torch.einsum("dm,bml->bdl", ops.w_out, conv(x, per_channel, False))
 
 
-def run_case(mode: str, blocks: int, impl: str, length: int, reps: int) -> dict:
+def run_case(mode: str, blocks: int, impl: str, length: int, reps: int, device: str = "cpu", amp: str = "none") -> dict:
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    layer = SSMLayer(STATES, CHANNELS, CHANNELS, mode=mode, state_blocks=blocks)
-    u = torch.randn(BATCH, CHANNELS, length, requires_grad=True)
-    grad = torch.randn(BATCH, CHANNELS, length)
+    layer = SSMLayer(STATES, CHANNELS, CHANNELS, mode=mode, state_blocks=blocks).to(device)
+    u = torch.randn(BATCH, CHANNELS, length, device=device, requires_grad=True)
+    grad = torch.randn(BATCH, CHANNELS, length, device=device)
     forward = layer if impl == "centaurus" else (lambda x: naive_forward(layer, x))
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    autocast = torch.autocast(device, dtype=getattr(torch, amp) if amp != "none" else None, enabled=amp != "none")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(reps + 1):  # the first run warms up
+        sync()
         start = time.perf_counter()
-        forward(u).backward(grad)
+        with autocast:
+            y = forward(u)
+        y.backward(grad.to(y.dtype))
+        sync()
         times.append(time.perf_counter() - start)
         layer.zero_grad(set_to_none=True)
         u.grad = None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return dict(median=statistics.median(times[1:]), min=min(times[1:]), peak_gb=peak / 1e6,
-                growth_gb=(peak - before) / 1e6)
+    if cuda:  # the caching allocator's high-water mark, not the process's RSS
+        peak_gb, growth_gb = torch.cuda.max_memory_allocated() / 1e9, None
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_gb, growth_gb = peak / 1e6, (peak - before) / 1e6
+    return dict(median=statistics.median(times[1:]), min=min(times[1:]), peak_gb=peak_gb, growth_gb=growth_gb)
 
 
 def streaming_errors(length: int) -> list[tuple[str, float]]:
@@ -98,8 +108,8 @@ def streaming_errors(length: int) -> list[tuple[str, float]]:
 KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 
 
-def in_subprocess(mode, blocks, impl, length, reps, env=None) -> dict:
-    cmd = [sys.executable, __file__, "--case", mode, str(blocks), impl, str(length), str(reps)]
+def in_subprocess(mode, blocks, impl, length, reps, env=None, device="cpu", amp="none") -> dict:
+    cmd = [sys.executable, __file__, "--case", mode, str(blocks), impl, str(length), str(reps), device, amp]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         reason = "out of memory" if proc.returncode in (-9, 137) else proc.stderr.strip().splitlines()[-1]
@@ -113,11 +123,16 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=16000)
     parser.add_argument("--naive-full-length", type=int, default=4000,
                         help="the naive full-mode baseline materialises D·C·N·L floats, so it runs shorter")
-    parser.add_argument("--case", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: times on the GPU, peak = CUDA allocator high-water mark, plus autocast rows")
+    parser.add_argument("--case", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        mode, blocks, impl, length, reps = args.case
-        print(json.dumps(run_case(mode, int(blocks), impl, int(length), int(reps))))
+        mode, blocks, impl, length, reps, device, amp = args.case
+        print(json.dumps(run_case(mode, int(blocks), impl, int(length), int(reps), device, amp)))
+        return
+    if args.device == "cuda":
+        cuda_table(args)
         return
     print(f"B={BATCH} C=D={CHANNELS} N={STATES} fp32, 2 threads, forward+backward, median of {args.reps}")
     print(f"{'case':<10}{'L':>7}{'centaurus s':>13}{'peak GB':>9}{'naive s':>10}{'peak GB':>9}{'speed-up':>10}")
@@ -145,6 +160,30 @@ def main() -> None:
             for L in (256, args.length):
                 plan = choose_contraction(B, C, D, M, Np, L)
                 print(f"  {mode + ' J=' + str(blocks):<9}{B:>4}{C:>5}{D:>5}{M:>5}{Np:>4}{L:>7}  {plan.order}")
+
+
+def cuda_table(args) -> None:
+    """The same cases on the GPU, in this process (the allocator's peak is reset per case): fp32 against the
+    naive baseline (full mode too: the GPU holds its basis), then bf16 and fp16 autocast against fp32."""
+    def case(mode, blocks, impl="centaurus", amp="none"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        try:
+            return run_case(mode, blocks, impl, args.length, args.reps, "cuda", amp)
+        except torch.OutOfMemoryError:
+            return dict(error="out of memory")
+
+    print(f"{torch.cuda.get_device_name()}: B={BATCH} C=D={CHANNELS} N={STATES}, forward+backward, "
+          f"median of {args.reps}, peak = CUDA allocator high-water mark")
+    print(f"{'case':<10}{'L':>7}{'centaurus s':>13}{'peak GB':>9}{'naive s':>10}{'peak GB':>9}{'speed-up':>10}")
+    fp32 = {}
+    for mode, blocks in CASES:
+        fp32[mode, blocks] = case(mode, blocks)
+        _row(f"{mode} J={blocks}", args.length, fp32[mode, blocks], case(mode, blocks, "naive"))
+    for amp in ("bfloat16", "float16"):
+        print(f"\nautocast {amp} (the FFTs stay fp32); the 'naive' columns hold fp32 centaurus:")
+        for mode, blocks in CASES:
+            _row(f"{mode} J={blocks}", args.length, case(mode, blocks, amp=amp), fp32[mode, blocks])
 
 
 def _row(name, length, ours, naive):

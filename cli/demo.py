@@ -1,4 +1,4 @@
-"""`centaurus demo [--out DIR] [--denoiser M] [--kws M] [--asr M] [--mini]`: the main job on the bundled samples.
+"""`centaurus demo [--out DIR] [--denoiser M] [--kws M] [--asr M] [--device D] [--mini]`: the main job on the bundled samples.
 
 Three steps, each with a shipped model (or any checkpoint folder): denoise a noisy recording (enhanced file and
 before/after spectrograms), spot keywords in a recording, transcribe an utterance. One step failing (a model not
@@ -53,14 +53,14 @@ def _scores(clean, wav) -> tuple[str, str, str]:
     return pesq_wb, f"{scores['stoi']:.2f}", f"{scores['si_sdr']:.1f}"
 
 
-def denoise_step(model: str, samples: Path, out: Path) -> Outcome:
+def denoise_step(model: str, samples: Path, out: Path, device: str = "cpu") -> Outcome:
     """Denoise noisy_speech.flac into OUT, plot noisy/enhanced/clean spectrograms and score both against clean."""
     from centaurus.audio import load_audio
     from centaurus.streaming import enhance_file
     from centaurus.tasks.plots import plot_spectrograms
     _, network = _load(model, "denoise")
     noisy, target = samples / "noisy_speech.flac", out / "noisy_speech.denoised.wav"
-    report = enhance_file(network, noisy, target, progress=False)
+    report = enhance_file(network, noisy, target, device=device, progress=False)
     waves = {name: load_audio(path, sample_rate=SAMPLE_RATE).numpy()
              for name, path in (("noisy", noisy), ("enhanced", target), ("clean", samples / "clean_speech.flac"))}
     with np.errstate(divide="ignore"):  # digital silence has no log power; matplotlib plots it at the floor anyway
@@ -72,14 +72,14 @@ def denoise_step(model: str, samples: Path, out: Path) -> Outcome:
                     ("speed", f"RTF {report.rtf:.3f}, latency {report.algorithmic_latency_ms:.1f} ms")])
 
 
-def kws_step(model: str, samples: Path) -> Outcome:
+def kws_step(model: str, samples: Path, device: str = "cpu") -> Outcome:
     """Spot keywords in keywords.flac; the step fails unless exactly the words of keywords.txt are found, in order."""
     from centaurus.audio import load_audio
     from centaurus.streaming import KeywordSpotter
     task, network = _load(model, "kws")
     audio = load_audio(samples / "keywords.flac", sample_rate=SAMPLE_RATE)
     expected = (samples / "keywords.txt").read_text().split()
-    spotter = KeywordSpotter(network, task.classes)
+    spotter = KeywordSpotter(network, task.classes, device=device)
     start = time.perf_counter()
     found = spotter.push(audio) + spotter.flush()
     rtf = (time.perf_counter() - start) / (audio.shape[0] / SAMPLE_RATE)
@@ -93,7 +93,7 @@ def kws_step(model: str, samples: Path) -> Outcome:
     return outcome
 
 
-def asr_step(model: str, samples: Path) -> Outcome:
+def asr_step(model: str, samples: Path, device: str = "cpu") -> Outcome:
     """Transcribe utterance.flac (greedy CTC, as `centaurus transcribe`) and score it against utterance.txt."""
     import jiwer
 
@@ -101,7 +101,7 @@ def asr_step(model: str, samples: Path) -> Outcome:
     from centaurus.data import normalize_text
     from centaurus.streaming.transcribe import Transcriber
     _, network = _load(model, "asr")
-    transcriber = Transcriber(network)
+    transcriber = Transcriber(network, device=device)
     transcriber.push(load_audio(samples / "utterance.flac", sample_rate=SAMPLE_RATE))
     hypothesis = transcriber.finish()
     reference = normalize_text((samples / "utterance.txt").read_text())
@@ -160,6 +160,7 @@ def demo(out: Path = OUT,
          denoiser: str = typer.Option("denoise-offline", help="Shipped denoiser name or checkpoint folder."),
          kws: str = typer.Option("kws-offline", help="Shipped keyword spotter name or checkpoint folder."),
          asr: str = typer.Option("asr-offline", help="Shipped CTC model name or checkpoint folder."),
+         device: str = typer.Option("cpu", help="cpu, cuda or auto."),
          mini: bool = typer.Option(False, "--mini", help="Only check that MiniCentaur streams exactly.")) -> None:
     """Denoise, spot keywords and transcribe the bundled samples with the shipped models, and print a summary."""
     from centaurus.errors import CentaurusError
@@ -171,9 +172,11 @@ def demo(out: Path = OUT,
     if mini:
         steps = {"streaming": mini_step}
     else:
+        from centaurus.training import resolve_device
+        target = str(resolve_device(device))
         out.mkdir(parents=True, exist_ok=True)
-        steps = {"denoise": lambda: denoise_step(denoiser, samples, out), "kws": lambda: kws_step(kws, samples),
-                 "asr": lambda: asr_step(asr, samples)}
+        steps = {"denoise": lambda: denoise_step(denoiser, samples, out, target),
+                 "kws": lambda: kws_step(kws, samples, target), "asr": lambda: asr_step(asr, samples, target)}
     outcomes = {name: _run(step) for name, step in steps.items()}
     Console().print(_summary(outcomes, "Centaurus demo" + ("" if mini else f": bundled samples in {samples}")))
     failed = {name: outcome.problem for name, outcome in outcomes.items() if outcome.problem}

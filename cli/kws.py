@@ -20,28 +20,31 @@ REFRACTORY = typer.Option(1.0, help="Seconds after a detection during which none
 CONTEXT = typer.Option("window", help="'window': each posterior from a zero state (clip-trained models); "
                                       "'stream': carried state (stream-trained models).")
 CHUNK_MS = typer.Option(40.0, help="Streaming chunk length in milliseconds.")
+DEVICE = typer.Option("cpu", help="cpu, cuda or auto.")
 
 
 def _spotter(model: str, keywords: str | None, threshold: float, refractory: float, context: str,
-             chunk_ms: float) -> "KeywordSpotter":
+             chunk_ms: float, device: str) -> "KeywordSpotter":
     """The `KeywordSpotter` for a model name or folder; a bad keyword or context is a bad parameter."""
     from centaurus.streaming import KeywordSpotter
-    from centaurus.training import load_model, resolve_checkpoint
+    from centaurus.training import load_model, resolve_checkpoint, resolve_device
+    target = resolve_device(device)
     _, task, network, _ = load_model(resolve_checkpoint(model))
     wanted = [k.strip() for k in keywords.split(",")] if keywords else None
     try:
         return KeywordSpotter(network, task.classes, keywords=wanted, threshold=threshold, refractory_s=refractory,
-                              context=context, chunk_ms=chunk_ms)
+                              context=context, chunk_ms=chunk_ms, device=target)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
 
 
 @kws_app.command()
 def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
-           refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS) -> None:
+           refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS,
+           device: str = DEVICE) -> None:
     """Stream each file through the keyword spotter and print one line per detection."""
     from centaurus.audio import SAMPLE_RATE, iter_blocks
-    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms)
+    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms, device)
     for path in files:
         spotter.reset()
         found = []
@@ -56,6 +59,7 @@ def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None =
 @kws_app.command()
 def listen(model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
            refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS,
+           device: str = DEVICE,
            input_device: int | None = typer.Option(None, help="Input device index (see --list-devices); "
                                                               "default: the system's default input."),
            seconds: float | None = typer.Option(None, min=0, help="Stop after this many seconds of audio "
@@ -71,7 +75,7 @@ def listen(model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float
             typer.echo(f"{d.index:3d}{mark} {d.name}\t{d.channels} in\t{d.default_rate} Hz")
         return
     mic = Microphone(input_device, block_ms=chunk_ms)  # checks the device before the slower model load
-    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms)
+    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms, device)
     found = 0
     with mic, live_blocks(mic, seconds) as blocks:
         typer.echo(f"listening on {mic.device_name} ({mic.capture_rate} Hz, {mic.capture_channels} channel(s)); "

@@ -110,7 +110,8 @@ def plan_size(mode: str, ops, *, length: int) -> int:
 def _toeplitz(taps: torch.Tensor) -> torch.Tensor:
     """(..., T) taps → (..., T, T) with [t, s] = taps[t − s] for s ≤ t, else 0."""
     T = taps.shape[-1]
-    index = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    steps = torch.arange(T, device=taps.device)
+    index = steps[:, None] - steps[None, :]
     return torch.where(index >= 0, taps[..., index.clamp(min=0)], taps.new_zeros(()))
 
 

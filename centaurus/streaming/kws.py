@@ -55,6 +55,7 @@ class KeywordSpotter:
             raise ValueError(f"not keywords of this model: {', '.join(unknown)} (it knows {', '.join(words)})")
         self.classes, self.threshold, self.refractory_s = list(classes), threshold, refractory_s
         self.active = torch.tensor([c in (keywords or words) for c in classes])
+        self.device = torch.device(device)
         self.head = classifier.head.to(device).eval()
         self.context, self.model, self.sample_rate = context, model.to(device).eval(), sample_rate
         frame_hop = getattr(front[0], "hop", 1) if front else 1
@@ -118,7 +119,7 @@ class KeywordSpotter:
         was pushed) and keep the frames of the last window. The window starts on the frame grid, since the
         hop is a whole number of frames."""
         with torch.inference_mode():
-            x = samples[None, None].to(next(self.model.parameters()).device)
+            x = samples[None, None].to(self.device)
             frames, self._front_state = self.front(x, self._front_state)              # (1, F, frames)
             window = frames if self._window is None else torch.cat([self._window, frames], -1)
             self._window = window[..., -self.window_frames:]
@@ -138,8 +139,8 @@ class KeywordSpotter:
         if self._features.shape[0] < self.window:  # the head was trained on whole windows only
             return None
         with torch.inference_mode():
-            posterior = self.head(self._features.mean(0, keepdim=True)).softmax(-1)
-        return self._decide(posterior, self._frames * self.frame_s)
+            posterior = self.head(self._features.mean(0, keepdim=True).to(self.device)).softmax(-1)
+        return self._decide(posterior.cpu(), self._frames * self.frame_s)
 
     def _decide(self, posterior: torch.Tensor, now: float) -> Detection | None:
         """Smooth the (1, classes) posterior with the last few and fire if it clears the bars."""
