@@ -1,4 +1,5 @@
-"""`centaurus demo [--out DIR] [--denoiser M] [--kws M] [--asr M] [--device D] [--mini]`: the main job on the bundled samples.
+"""`centaurus demo [--out DIR] [--denoiser M] [--kws M] [--asr M] [--device D] [--mini]`: the main job on the
+bundled samples.
 
 Three steps, each with a shipped model (or any checkpoint folder): denoise a noisy recording (enhanced file and
 before/after spectrograms), spot keywords in a recording, transcribe an utterance. One step failing (a model not

@@ -124,6 +124,7 @@ def test_cuda_cli_inference_matches_cpu(tmp_path):
         return [line.split("\t")[1:3] for line in lines.splitlines() if line.count("\t") == 3]  # time, word
     for context in ("window", "stream"):
         assert detections("cuda", context) == detections("cpu", context)
-    texts = [_cli("transcribe", str(samples / "utterance.flac"), "--device", d).splitlines()[-1] for d in ("cpu", "cuda")]
+    texts = [_cli("transcribe", str(samples / "utterance.flac"), "--device", d).splitlines()[-1]
+             for d in ("cpu", "cuda")]
     assert texts[0] == texts[1] and texts[0].strip()
     assert "FAILED" not in _cli("demo", "--device", "cuda", "--out", str(tmp_path / "demo"))

@@ -16,6 +16,8 @@ from .kernel import power_sum
 
 _BLOCK_BYTES = 32 * 2**20  # spectrum bytes per block of output channels: small enough to stay in cache
 _DEPTHWISE_BLOCK_BYTES = 8 * 2**20  # input-spectrum bytes per block of depthwise channels
+# On a GPU each block costs kernel launches, which outweigh cache misses: blocks there are as large as memory allows.
+_ACCELERATOR_BLOCK_BYTES = 2**30
 
 
 def _spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -26,9 +28,10 @@ def _causal(spec: torch.Tensor, length: int) -> torch.Tensor:
     return torch.fft.irfft(spec, n=2 * length)[..., :length]
 
 
-def _blocks(channels: int, spectra: int, length: int, budget: int):
-    """Slices of `channels` that each hold at most `budget` bytes of complex64 spectra, when every channel
-    has `spectra` spectra of L + 1 bins (at least one channel per slice)."""
+def _blocks(channels: int, spectra: int, length: int, budget: int, device: torch.device):
+    """Slices of `channels` that each hold at most `budget` bytes (on the CPU) of complex64 spectra, when every
+    channel has `spectra` spectra of L + 1 bins (at least one channel per slice)."""
+    budget = budget if device.type == "cpu" else _ACCELERATOR_BLOCK_BYTES
     per_channel = max(1, spectra * (length + 1) * 8)
     size = max(1, min(channels, budget // per_channel))
     return [slice(s, min(s + size, channels)) for s in range(0, channels, size)]
@@ -56,7 +59,7 @@ class _DepthwiseConv(torch.autograd.Function):
         length = u.shape[-1]
         spec_k = _spectrum(k, length)                                         # (X, F)
         y, spec_u = u.new_empty(u.shape), []
-        for blk in _blocks(u.shape[1], u.shape[0], length, _DEPTHWISE_BLOCK_BYTES):
+        for blk in _blocks(u.shape[1], u.shape[0], length, _DEPTHWISE_BLOCK_BYTES, u.device):
             spec_u.append(_spectrum(u[:, blk], length))                       # (B, x, F)
             y[:, blk] = _causal(spec_u[-1] * spec_k[blk], length)
         ctx.save_for_backward(spec_k, *spec_u)
@@ -67,7 +70,8 @@ class _DepthwiseConv(torch.autograd.Function):
         spec_k, *spec_u = ctx.saved_tensors
         length = grad.shape[-1]
         grad_u, spec_grad_k = grad.new_empty(grad.shape), torch.empty_like(spec_k)
-        for blk, spec_u_blk in zip(_blocks(grad.shape[1], grad.shape[0], length, _DEPTHWISE_BLOCK_BYTES), spec_u):
+        blocks = _blocks(grad.shape[1], grad.shape[0], length, _DEPTHWISE_BLOCK_BYTES, grad.device)
+        for blk, spec_u_blk in zip(blocks, spec_u):
             spec_g = _spectrum(grad[:, blk], length)
             # Σ_b G·conj(U) one batch item at a time (einsum would run a 1×B·B×1 matrix product per bin)
             spec_grad_k[blk] = spec_g[0] * spec_u_blk[0].conj()
@@ -90,7 +94,7 @@ class _FullConv(torch.autograd.Function):
         ctx.make_kernels = make_kernels
         ctx.save_for_backward(spec_u, *operands)
         spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], out_channels)  # (F, B, D)
-        for blk in _blocks(out_channels, u.shape[1], length, _BLOCK_BYTES):
+        for blk in _blocks(out_channels, u.shape[1], length, _BLOCK_BYTES, u.device):
             spec_k = _to_frequency_major(_spectrum(make_kernels(*(o[blk] for o in operands)), length))  # (F, d, X)
             spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
         return _causal_from_frequency_major(spec_y, length)
@@ -104,7 +108,7 @@ class _FullConv(torch.autograd.Function):
         conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
         to_operands = any(ctx.needs_input_grad[2:])
         grads = [torch.zeros_like(o) for o in operands] if to_operands else [None] * len(operands)
-        for blk in _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES):
+        for blk in _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES, grad.device):
             with torch.enable_grad():
                 parts = [o[blk].detach().requires_grad_() for o in operands]
                 k = ctx.make_kernels(*parts)                                  # (d, X, L)

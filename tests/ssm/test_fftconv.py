@@ -4,6 +4,8 @@ import torch.nn.functional as F
 
 from centaurus.ssm import fft_conv
 
+CPU = torch.device("cpu")
+
 
 def _direct(u, k):
     """Causal convolution by conv1d with a flipped, left-padded kernel."""
@@ -38,7 +40,7 @@ def test_full_conv_is_blocked_over_output_channels(monkeypatch):
     y = fft_conv(u, k)
     gu, gk = torch.autograd.grad(y.square().sum(), (u, k))
     monkeypatch.setattr(fftconv, "_BLOCK_BYTES", 3 * 21 * 8 * 2)  # two output channels per block
-    assert len(fftconv._blocks(7, 3, 20, fftconv._BLOCK_BYTES)) == 4
+    assert len(fftconv._blocks(7, 3, 20, fftconv._BLOCK_BYTES, CPU)) == 4
     y2 = fft_conv(u, k)
     gu2, gk2 = torch.autograd.grad(y2.square().sum(), (u, k))
     torch.testing.assert_close((y2, gu2, gk2), (y, gu, gk))
@@ -72,7 +74,7 @@ def test_power_sum_conv_equals_fft_conv_of_the_power_sum(monkeypatch, block_byte
     from centaurus.ssm import fftconv, power_sum, power_sum_conv
     if block_bytes:
         monkeypatch.setattr(fftconv, "_BLOCK_BYTES", block_bytes)  # two output channels per block
-        assert len(fftconv._blocks(5, 3, 23, fftconv._BLOCK_BYTES)) == 3
+        assert len(fftconv._blocks(5, 3, 23, fftconv._BLOCK_BYTES, CPU)) == 3
     g = torch.Generator().manual_seed(4)
     u = torch.randn(2, 3, 23, dtype=torch.float64, generator=g, requires_grad=True)
     weight, log_pole = (t.requires_grad_() for t in _ssm_operands(g, 5, 3, 4))
@@ -102,9 +104,17 @@ def test_depthwise_conv_is_blocked_over_channels(monkeypatch):
     y = fft_conv(u, k)
     gu, gk = torch.autograd.grad(y.square().sum(), (u, k))
     monkeypatch.setattr(fftconv, "_DEPTHWISE_BLOCK_BYTES", 2 * 21 * 8 * 2)  # two channels per block
-    assert len(fftconv._blocks(5, 2, 20, fftconv._DEPTHWISE_BLOCK_BYTES)) == 3
+    assert len(fftconv._blocks(5, 2, 20, fftconv._DEPTHWISE_BLOCK_BYTES, CPU)) == 3
     y2 = fft_conv(u, k)
     gu2, gk2 = torch.autograd.grad(y2.square().sum(), (u, k))
     torch.testing.assert_close((y2, gu2, gk2), (y, gu, gk))
     torch.testing.assert_close(y2, _direct(u, k), rtol=1e-10, atol=1e-10)
     assert torch.autograd.gradcheck(fft_conv, (u, k))
+
+
+def test_blocks_on_an_accelerator_are_as_large_as_memory_allows():
+    """A GPU pays per kernel launch, not per cache miss: the shapes that take 16 blocks on the CPU take one."""
+    from centaurus.ssm import fftconv
+    assert len(fftconv._blocks(64, 64, 16000, fftconv._BLOCK_BYTES, CPU)) == 16
+    assert fftconv._blocks(64, 64, 16000, fftconv._BLOCK_BYTES, torch.device("cuda")) == [slice(0, 64)]
+    assert len(fftconv._blocks(64, 8, 16000, fftconv._DEPTHWISE_BLOCK_BYTES, torch.device("cuda"))) == 1
