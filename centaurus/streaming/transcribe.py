@@ -7,7 +7,7 @@ the whole utterance at once.
 """
 import torch
 
-from ..data import decode_indices
+from ..data import CHARACTERS
 from ..layers import StreamingModule
 from ..tasks.asr import EMPTY_BEAMS, beam_step, best_path_step, best_prefix
 from .chunked import StreamReport
@@ -30,6 +30,8 @@ class Transcriber:
         if beam_width < 0:
             raise ValueError(f"beam_width must be 0 or more, got {beam_width}")
         self.beam_width = beam_width
+        # the tokenizer (characters or BPE) of the encoder the ASR task built; characters for other models
+        self.tokenizer = next((m.tokenizer for m in model.modules() if hasattr(m, "tokenizer")), CHARACTERS)
         self.streamer = Streamer(model, sample_rate=sample_rate, chunk_ms=chunk_ms, device=device)
         self.reset()
 
@@ -43,7 +45,9 @@ class Transcriber:
     @property
     def text(self) -> str:
         """The transcript of the frames decoded so far."""
-        return best_prefix(self._beams) if self.beam_width > 1 else decode_indices(self._tokens)
+        if self.beam_width > 1:
+            return best_prefix(self._beams, self.tokenizer)
+        return self.tokenizer.decode(self._tokens)
 
     def push(self, samples: torch.Tensor) -> str:
         """Feed mono samples (L,); returns the updated partial transcript (beam search may revise its end)."""

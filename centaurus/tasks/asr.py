@@ -1,6 +1,6 @@
 """CTC ASR: a causal Centaurus encoder down-sampled to ~25-50 frames/s with a per-frame CTC head over
-characters (`centaurus.data.VOCAB`, index 0 = blank). Greedy and prefix beam-search decoding; WER and CER
-from jiwer."""
+characters (`centaurus.data.VOCAB`, index 0 = blank) or BPE pieces learnt from the training transcripts.
+Greedy and prefix beam-search decoding; WER and CER from jiwer."""
 from __future__ import annotations
 
 import math
@@ -14,7 +14,7 @@ from pydantic import Field
 from torch import nn
 
 from centaurus.audio import SAMPLE_RATE
-from centaurus.data import VOCAB, LibriSpeech, decode_indices, encode_text
+from centaurus.data import CHARACTERS, LibriSpeech, Tokenizer
 from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
@@ -37,6 +37,8 @@ class ASRModel(ClassifierSpec):
     channels: list[int] = [128, 128, 256, 256]
     downsample: list[int] = [1, 2, 1, 2]
     norm: Literal["batch", "layer"] | None = "layer"
+    tokens: Literal["char", "bpe"] = "char"
+    bpe_vocab: int = Field(128, ge=8)  # BPE pieces, characters included (fewer if the transcripts run out)
 
 
 class ASRDecode(Strict):
@@ -46,9 +48,9 @@ class ASRDecode(Strict):
 class CTCEncoder(StreamingModule):
     """(B, 1, L) → per-frame log-probabilities (B, ⌊L/R⌋, vocab). Causal, so it streams chunk by chunk."""
 
-    def __init__(self, config: ClassifierConfig):
+    def __init__(self, config: ClassifierConfig, tokenizer: Tokenizer = CHARACTERS):
         super().__init__()
-        self.config = config
+        self.config, self.tokenizer = config, tokenizer  # the tokenizer turns decoded classes into text
         # The classifier's backbone is the causal SSM stack we want; its pooling head is not used.
         classifier = CentaurusClassifier(config)
         self.backbone, self.downsample_factor = classifier.backbone, classifier.downsample_factor
@@ -85,9 +87,9 @@ def best_path_step(indices: list[int], *, last: int = 0) -> tuple[list[int], int
     return tokens, last
 
 
-def greedy_decode(log_probs: torch.Tensor, lengths: list[int]) -> list[str]:
+def greedy_decode(log_probs: torch.Tensor, lengths: list[int], tokenizer: Tokenizer = CHARACTERS) -> list[str]:
     """Best path: argmax per frame, merge repeats, drop blanks."""
-    return [decode_indices(best_path_step(row[:n])[0]) for row, n in zip(log_probs.argmax(-1).tolist(), lengths)]
+    return [tokenizer.decode(best_path_step(row[:n])[0]) for row, n in zip(log_probs.argmax(-1).tolist(), lengths)]
 
 
 def _logsumexp(a: float, b: float) -> float:
@@ -121,14 +123,14 @@ def beam_step(beams: Beams, log_probs: torch.Tensor, *, beam_width: int) -> Beam
     return beams
 
 
-def best_prefix(beams: Beams) -> str:
+def best_prefix(beams: Beams, tokenizer: Tokenizer = CHARACTERS) -> str:
     """The text of the most probable prefix."""
-    return decode_indices(list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]))
+    return tokenizer.decode(list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]))
 
 
-def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int) -> str:
+def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int, tokenizer: Tokenizer = CHARACTERS) -> str:
     """CTC prefix beam search over one utterance's (T, vocab) log-probs, without a language model."""
-    return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width))
+    return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width), tokenizer)
 
 
 class ASRTask:
@@ -139,6 +141,21 @@ class ASRTask:
         self.augment = augment.build(seed=seed)
         self.factor = math.prod(model.downsample) * (HOP if model.frontend == "logmel" else 1)
         self.ratio = math.prod(model.downsample)
+        self._tokenizer = CHARACTERS if model.tokens == "char" else None
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Characters, or BPE learnt from the training transcripts on first use (a checkpoint's own instead,
+        after `adopt`)."""
+        if self._tokenizer is None:
+            texts = [u.text for u in self._corpus("train").items]
+            self._tokenizer = Tokenizer.train_bpe(texts, self.model_spec.bpe_vocab)
+        return self._tokenizer
+
+    def adopt(self, model_config: dict) -> None:
+        """Take the tokenizer a checkpoint was trained with, so loading needs no training data."""
+        if "tokenizer" in model_config:
+            self._tokenizer = Tokenizer.from_config(model_config["tokenizer"])
 
     def output_frames(self, samples: int) -> int:
         """Output frames for an utterance of `samples`: what the front end leaves, then each down-sampling
@@ -149,11 +166,12 @@ class ASRTask:
 
     def model_config(self) -> dict:
         return {"frontend": self.model_spec.frontend,
-                "classifier": classifier_config(self.model_spec, num_classes=len(VOCAB))}
+                "classifier": classifier_config(self.model_spec, num_classes=self.tokenizer.classes),
+                "tokenizer": self.tokenizer.config()}
 
     def build_model(self) -> StreamingSequential:
         config = self.model_config()
-        return with_frontend(config["frontend"], CTCEncoder(ClassifierConfig(**config["classifier"])))
+        return with_frontend(config["frontend"], CTCEncoder(ClassifierConfig(**config["classifier"]), self.tokenizer))
 
     def latency_samples(self, model) -> int:
         return frontend_latency(model)
@@ -174,7 +192,7 @@ class ASRTask:
         lengths = [w.shape[0] for w, _ in items]
         # Zero padding after the end cannot change earlier frames of a causal model.
         wav = torch.stack([F.pad(w, (0, max(lengths) - w.shape[0])) for w, _ in items])[:, None]
-        targets = [torch.tensor(encode_text(t), dtype=torch.long) for _, t in items]
+        targets = [torch.tensor(self.tokenizer.encode(t), dtype=torch.long) for _, t in items]
         return {"wav": wav, "frames": torch.tensor([self.output_frames(n) for n in lengths]),
                 "targets": torch.cat(targets), "target_lengths": torch.tensor([len(t) for t in targets]),
                 "text": [t for _, t in items]}
@@ -189,8 +207,8 @@ class ASRTask:
     def decode(self, batch, outputs) -> list[str]:
         lengths = batch["frames"].tolist()
         if self.decode_spec.beam_width <= 1:  # a 1-wide prefix beam is not the best path; 0 and 1 mean greedy
-            return greedy_decode(outputs, lengths)
-        return [prefix_beam_search(lp[:n].cpu(), beam_width=self.decode_spec.beam_width)
+            return greedy_decode(outputs, lengths, self.tokenizer)
+        return [prefix_beam_search(lp[:n].cpu(), beam_width=self.decode_spec.beam_width, tokenizer=self.tokenizer)
                 for lp, n in zip(outputs, lengths)]
 
     @torch.no_grad()

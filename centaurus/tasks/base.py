@@ -53,6 +53,9 @@ class Task(Protocol):
 
     def model_config(self) -> dict: ...
 
+    def adopt(self, model_config: dict) -> None:
+        """Take from a checkpoint's stored model config what the task would otherwise derive from its data."""
+
     def dataset(self, split: str, *, train: bool) -> Dataset: ...
 
     def collate(self, items: list) -> Batch: ...

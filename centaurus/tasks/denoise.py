@@ -78,6 +78,9 @@ class DenoiseTask:
     def model_config(self) -> dict:
         return dict(in_channels=1, out_channels=1, **self.model_spec.model_dump())
 
+    def adopt(self, model_config: dict) -> None:
+        """The recipe alone gives the whole model config."""
+
     def build_model(self) -> CentaurusHourglass:
         return CentaurusHourglass(HourglassConfig(**self.model_config()))
 

@@ -62,7 +62,7 @@ N_MELS = 40
 class ClassifierSpec(Strict):
     """`ClassifierConfig` without `num_classes` (the data task decides) and `in_channels` (the front end
     decides), as a recipe's model section; 'logmel' puts a causal 40-band log-mel front end (25 ms windows,
-    10 ms hop) before it. Tasks subclass it to change the defaults."""
+    10 ms hop) before it. Tasks subclass it to change the defaults or add task fields (ASR's tokens)."""
 
     frontend: Literal["raw", "logmel"] = "logmel"
     channels: list[int] = [32, 64, 64, 128]
@@ -83,7 +83,7 @@ class ClassifierSpec(Strict):
 
 def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:
     """`ClassifierConfig` fields from a KWS/ASR model section: `in_channels` follows the front end."""
-    fields = spec.model_dump(exclude={"frontend"})
+    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - {"frontend"})
     return dict(in_channels=N_MELS if spec.frontend == "logmel" else 1, num_classes=num_classes, **fields)
 
 

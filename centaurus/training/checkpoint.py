@@ -121,6 +121,7 @@ def load_model(path: str | Path):
         raise CheckpointError(f"recipe inside checkpoint is invalid: {err}") from None
     # Inference needs no augmentation, nor the noise folder it would read.
     task = recipe.model_copy(update={"augment": type(recipe.augment)()}).build_task()
+    task.adopt(ckpt.config["model_config"])
     model = task.build_model()
     if not _agrees(ckpt.config["model_config"], task.model_config()):
         raise CheckpointError(f"{ckpt.path / CONFIG_FILE}: model_config disagrees with its recipe")
