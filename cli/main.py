@@ -10,6 +10,7 @@ from centaurus_cli.demo import demo
 from centaurus_cli.denoise import denoise
 from centaurus_cli.export import export
 from centaurus_cli.kws import kws_app
+from centaurus_cli.lm import lm
 from centaurus_cli.train import evaluate, info, train
 from centaurus_cli.transcribe import transcribe
 
@@ -26,6 +27,7 @@ app.command()(info)
 app.command()(export)
 app.command()(denoise)
 app.command()(transcribe)
+app.command()(lm)
 
 
 def main() -> None:

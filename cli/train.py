@@ -28,10 +28,18 @@ def evaluate(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g
              data: Path | None = typer.Option(None, help="Dataset root (default: the recipe's)."),
              split: str = typer.Option("test", help="train, valid or test."),
              out: Path | None = typer.Option(None, help="Report folder (default <checkpoint>/eval-<split>)."),
-             device: str = typer.Option("auto", help="cpu, cuda or auto.")) -> None:
+             device: str = typer.Option("auto", help="cpu, cuda or auto."),
+             beam: int | None = typer.Option(None, min=0, help="ASR: beam width (default: the recipe's)."),
+             lm: Path | None = typer.Option(None, help="ASR: character n-gram LM for beam search (`centaurus lm`)."),
+             lm_weight: float | None = typer.Option(None, help="ASR: weight of the LM (default: the recipe's)."),
+             lm_bonus: float | None = typer.Option(None, help="ASR: per-character bonus (default: the recipe's).")
+             ) -> None:
     """Evaluate a checkpoint: print a metrics table, write report.json and plots."""
     from centaurus.training import evaluate_checkpoint
-    report = evaluate_checkpoint(checkpoint, data_root=data, split=split, out_dir=out, device=device)
+    decode = {k: v for k, v in (("beam_width", beam), ("lm", None if lm is None else str(lm)),
+                                ("lm_weight", lm_weight), ("lm_bonus", lm_bonus)) if v is not None}
+    report = evaluate_checkpoint(checkpoint, data_root=data, split=split, out_dir=out, device=device,
+                                 decode=decode)
     table = Table(title=f"{report['task']} on {split}")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -1,5 +1,5 @@
-"""`centaurus transcribe {FILE... | --mic [--seconds S]} [--model NAME|PATH] [--beam N] [--chunk-ms N]
-[--device cpu|cuda|auto]`."""
+"""`centaurus transcribe {FILE... | --mic [--seconds S]} [--model NAME|PATH] [--beam N [--lm LM.json]]
+[--chunk-ms N] [--device cpu|cuda|auto]`."""
 import shutil
 import sys
 from collections.abc import Iterable
@@ -52,22 +52,31 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
                model: str = typer.Option("asr-offline", help="Shipped model name or checkpoint folder."),
                beam: int = typer.Option(1, min=1, help="Beam width: 1 is the greedy best path, more runs CTC "
                                                        "prefix beam search."),
+               lm: Path | None = typer.Option(None, help="Character n-gram LM for beam search (`centaurus lm`)."),
+               lm_weight: float = typer.Option(0.5, min=0, help="Weight of the LM's log-probability."),
+               lm_bonus: float = typer.Option(1.0, help="Score added per character, against short transcripts."),
                chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
                device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
     """Stream each file (or the microphone) through a CTC model, showing the partial transcript as audio arrives,
     then the final one."""
     from centaurus.audio import audio_info, iter_blocks
     from centaurus.streaming.transcribe import Transcriber
+    from centaurus.tasks.lm import CharNgram, lm_scorer
     from centaurus.training import load_model, resolve_checkpoint, resolve_device
     files = files or []
     if mic == bool(files):
         raise typer.BadParameter("give either FILE... or --mic")
     if seconds is not None and not mic:
         raise typer.BadParameter("--seconds only applies to --mic")
+    if lm is not None and beam < 2:
+        raise typer.BadParameter("--lm needs beam search: add --beam 8, say")
+    language_model = CharNgram.load(lm) if lm is not None else None
     for path in files:  # a bad file fails before any model is loaded or any text printed
         audio_info(path)
-    _, _, network, _ = load_model(resolve_checkpoint(model))
-    transcriber = Transcriber(network, beam_width=beam, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
+    _, task, network, _ = load_model(resolve_checkpoint(model))
+    scorer = None if language_model is None else lm_scorer(language_model, task.tokenizer, weight=lm_weight,
+                                                           bonus=lm_bonus)
+    transcriber = Transcriber(network, beam_width=beam, scorer=scorer, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
                               device=resolve_device(device))
     tty = sys.stdout.isatty()
     if mic:

@@ -9,7 +9,7 @@ import torch
 
 from ..data import CHARACTERS
 from ..layers import StreamingModule
-from ..tasks.asr import EMPTY_BEAMS, beam_step, best_path_step, best_prefix
+from ..tasks.asr import EMPTY_BEAMS, Scorer, beam_step, best_path_step, best_prefix
 from .chunked import StreamReport
 from .engine import Streamer
 
@@ -20,16 +20,19 @@ class Transcriber:
     Args:
         model: the streaming CTC model.
         beam_width: 0 or 1 decode the best path (as the ASR task does); more run CTC prefix beam search.
+        scorer: a language model for beam search (`centaurus.tasks.lm.lm_scorer`).
         sample_rate: rate of the pushed audio, Hz (the model's rate).
         chunk_ms: chunk length in milliseconds.
         device: where the model runs.
     """
 
-    def __init__(self, model: StreamingModule, *, beam_width: int = 1, sample_rate: int = 16000,
-                 chunk_ms: float = 40.0, device: str | torch.device = "cpu"):
+    def __init__(self, model: StreamingModule, *, beam_width: int = 1, scorer: Scorer | None = None,
+                 sample_rate: int = 16000, chunk_ms: float = 40.0, device: str | torch.device = "cpu"):
         if beam_width < 0:
             raise ValueError(f"beam_width must be 0 or more, got {beam_width}")
-        self.beam_width = beam_width
+        if scorer is not None and beam_width <= 1:
+            raise ValueError("a language model needs beam search (beam_width 2 or more)")
+        self.beam_width, self.scorer = beam_width, scorer
         # the tokenizer (characters or BPE) of the encoder the ASR task built; characters for other models
         self.tokenizer = next((m.tokenizer for m in model.modules() if hasattr(m, "tokenizer")), CHARACTERS)
         self.streamer = Streamer(model, sample_rate=sample_rate, chunk_ms=chunk_ms, device=device)
@@ -66,7 +69,7 @@ class Transcriber:
     def _decode(self, outputs: list[torch.Tensor]) -> None:
         for log_probs in outputs:                                            # (frames, vocab) per chunk
             if self.beam_width > 1:
-                self._beams = beam_step(self._beams, log_probs, beam_width=self.beam_width)
+                self._beams = beam_step(self._beams, log_probs, beam_width=self.beam_width, scorer=self.scorer)
             else:
                 tokens, self._last = best_path_step(log_probs.argmax(-1).tolist(), last=self._last)
                 self._tokens += tokens

@@ -3,8 +3,10 @@ characters (`centaurus.data.VOCAB`, index 0 = blank) or BPE pieces learnt from t
 Greedy and prefix beam-search decoding; WER and CER from jiwer."""
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Literal
 
 import jiwer
@@ -20,6 +22,7 @@ from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
 from .frontend import HOP, N_FFT, ClassifierSpec, classifier_config, frontend_latency, with_frontend
+from .lm import CharNgram, lm_scorer
 
 
 class ASRData(Strict):
@@ -43,6 +46,9 @@ class ASRModel(ClassifierSpec):
 
 class ASRDecode(Strict):
     beam_width: int = Field(0, ge=0)  # 0 or 1: greedy best path; otherwise CTC prefix beam search
+    lm: str | None = None  # a character n-gram LM (`centaurus lm`) for beam search
+    lm_weight: float = Field(0.5, ge=0)
+    lm_bonus: float = 1.0  # added per character, against the LM's preference for short transcripts
 
 
 class CTCEncoder(StreamingModule):
@@ -100,9 +106,13 @@ def _logsumexp(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
-def beam_step(beams: Beams, log_probs: torch.Tensor, *, beam_width: int) -> Beams:
-    """CTC prefix beam search over more frames, (T, vocab) log-probs, without a language model. Returns new
-    beams, so a stream decoded chunk by chunk ends with the beams of the whole utterance."""
+Scorer = Callable[[tuple[int, ...], int], float]  # (prefix, class extending it) -> log-score to add
+
+
+def beam_step(beams: Beams, log_probs: torch.Tensor, *, beam_width: int, scorer: Scorer | None = None) -> Beams:
+    """CTC prefix beam search over more frames, (T, vocab) log-probs. `scorer` (a language model, see
+    `lm_scorer`) adds its score each time a class extends a prefix. Returns new beams, so a stream decoded
+    chunk by chunk ends with the beams of the whole utterance."""
     for frame in log_probs.tolist():
         nxt = defaultdict(lambda: (-math.inf, -math.inf))
         for prefix, (pb, pnb) in beams.items():
@@ -115,6 +125,8 @@ def beam_step(beams: Beams, log_probs: torch.Tensor, *, beam_width: int) -> Beam
                 b, nb = nxt[extended]
                 # A repeated character only extends the prefix after a blank separates the two.
                 add = pb + p if prefix and prefix[-1] == c else total + p
+                if scorer is not None:
+                    add += scorer(prefix, c)
                 nxt[extended] = (b, _logsumexp(nb, add))
                 if prefix and prefix[-1] == c:
                     b, nb = nxt[prefix]
@@ -128,9 +140,10 @@ def best_prefix(beams: Beams, tokenizer: Tokenizer = CHARACTERS) -> str:
     return tokenizer.decode(list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]))
 
 
-def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int, tokenizer: Tokenizer = CHARACTERS) -> str:
-    """CTC prefix beam search over one utterance's (T, vocab) log-probs, without a language model."""
-    return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width), tokenizer)
+def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int, tokenizer: Tokenizer = CHARACTERS,
+                       scorer: Scorer | None = None) -> str:
+    """CTC prefix beam search over one utterance's (T, vocab) log-probs, with an optional LM `scorer`."""
+    return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width, scorer=scorer), tokenizer)
 
 
 class ASRTask:
@@ -206,10 +219,19 @@ class ASRTask:
 
     def decode(self, batch, outputs) -> list[str]:
         lengths = batch["frames"].tolist()
-        if self.decode_spec.beam_width <= 1:  # a 1-wide prefix beam is not the best path; 0 and 1 mean greedy
+        spec = self.decode_spec
+        if spec.beam_width <= 1:  # a 1-wide prefix beam is not the best path; 0 and 1 mean greedy
             return greedy_decode(outputs, lengths, self.tokenizer)
-        return [prefix_beam_search(lp[:n].cpu(), beam_width=self.decode_spec.beam_width, tokenizer=self.tokenizer)
-                for lp, n in zip(outputs, lengths)]
+        return [prefix_beam_search(lp[:n].cpu(), beam_width=spec.beam_width, tokenizer=self.tokenizer,
+                                   scorer=self.scorer) for lp, n in zip(outputs, lengths)]
+
+    @functools.cached_property
+    def scorer(self) -> Scorer | None:
+        """The recipe's language model as a beam-search scorer, or None without one."""
+        spec = self.decode_spec
+        if spec.lm is None:
+            return None
+        return lm_scorer(CharNgram.load(spec.lm), self.tokenizer, weight=spec.lm_weight, bonus=spec.lm_bonus)
 
     @torch.no_grad()
     def evaluate(self, model, split, *, device, batch_size):

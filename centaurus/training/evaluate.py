@@ -17,16 +17,28 @@ SPLITS = ("train", "valid", "test")
 
 
 def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None, split: str = "test",
-                        out_dir: str | Path | None = None, device: str = "auto") -> dict:
+                        out_dir: str | Path | None = None, device: str = "auto", decode: dict | None = None) -> dict:
     """Evaluate on `split` of `data_root` (default: the recipe's own root); write `report.json` and plots
-    into `out_dir` (default `<checkpoint>/eval-<split>`). Returns the report."""
+    into `out_dir` (default `<checkpoint>/eval-<split>`). `decode` overrides an ASR recipe's decode section
+    (beam_width, lm, ...). Returns the report."""
+    from pydantic import ValidationError
+
     from centaurus.errors import RecipeError
     if split not in SPLITS:
         raise RecipeError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     recipe, task, model, ckpt = load_model(checkpoint)
+    if decode:
+        if not hasattr(recipe, "decode"):
+            raise RecipeError(f"decoding options apply to speech recognisers, not to a '{task.name}' model")
+        try:
+            recipe.decode = recipe.decode.model_validate({**recipe.decode.model_dump(), **decode})
+        except ValidationError as err:
+            raise RecipeError(f"decoding options: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
     if data_root is not None:
         recipe.data.root = str(data_root)
+    if decode or data_root is not None:
         task = recipe.build_task()
+        task.adopt(ckpt.config["model_config"])
     dev = resolve_device(device)
     report = task.evaluate(model.to(dev), split, device=dev, batch_size=recipe.trainer.eval_batch_size)
     out = Path(out_dir) if out_dir else ckpt.path / f"eval-{split}"

@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from centaurus.audio import load_audio
+from centaurus.data import CHARACTERS
+from centaurus.errors import RecipeError
 from centaurus.tasks import greedy_decode, prefix_beam_search
-from centaurus.training import load_model
+from centaurus.tasks.lm import CharNgram, lm_scorer
+from centaurus.training import evaluate_checkpoint, load_model
 from tests.streaming.test_transcribe import tiny_asr
 
 CLI = [sys.executable, "-m", "centaurus_cli.main", "transcribe"]
@@ -91,3 +94,48 @@ def test_bad_input_is_one_line_exit_2(trained, tmp_path):
 def test_files_and_mic_are_exclusive(trained):
     done = _cli(str(trained[1]), "--mic", "--model", str(trained[0]))
     assert done.returncode == 2 and "give either FILE... or --mic" in done.stderr and done.stdout == ""
+
+
+def test_language_model_built_from_transcripts_drives_beam_search(trained, tmp_path):
+    """`centaurus lm` counts the corpus transcripts; transcribe and eval decode with it exactly as the library."""
+    checkpoint, speech, one_shot = trained
+    root = checkpoint.parents[2] / "data"
+    extra = tmp_path / "more.txt"
+    extra.write_text("Ab, CA!\n\nbac\n")
+    out = tmp_path / "lm.json"
+    built = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "lm", str(out), "--data", str(root),
+                            "--text", str(extra), "--order", "3"], check=False, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert "18 sentences" in built.stdout  # 16 transcripts and 2 text lines (the empty one is skipped)
+    lm = CharNgram.load(out)
+    assert lm.order == 3 and lm.logprob("ab ", "c") > lm.logprob("ab ", "'")
+    scorer = lm_scorer(lm, CHARACTERS, weight=0.8, bonus=0.5)
+    done = _cli(str(speech), "--model", str(checkpoint), "--beam", "4", "--lm", str(out), "--lm-weight", "0.8",
+                "--lm-bonus", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"{speech}\t{prefix_beam_search(one_shot, beam_width=4, scorer=scorer)}"
+
+    report = evaluate_checkpoint(checkpoint, split="test", out_dir=tmp_path / "eval", device="cpu",
+                                 decode={"beam_width": 4, "lm": str(out)})
+    _, task, model, _ = load_model(checkpoint)
+    with torch.no_grad():
+        frames = [model(load_audio(p)[None, None])[0] for p in sorted((root / "test-clean").rglob("*.flac"))]
+    expected = [prefix_beam_search(f, beam_width=4, scorer=lm_scorer(lm, CHARACTERS, weight=0.5, bonus=1.0))
+                for f in frames]
+    assert [s["hyp"] for s in report["samples"]] == expected
+
+
+def test_language_model_errors_are_one_line(trained, tmp_path):
+    checkpoint, speech, _ = trained
+    bad = tmp_path / "lm.json"
+    bad.write_text("{}")
+    for args, message in ((["--lm", str(bad)], "--lm needs beam search"),
+                          (["--beam", "4", "--lm", str(bad)], f"error: {bad}: not a Centaurus language model"),
+                          (["--beam", "4", "--lm", str(tmp_path / "no.json")], "no such language model")):
+        done = _cli(str(speech), "--model", str(checkpoint), *args)
+        assert done.returncode == 2 and message in done.stderr and done.stdout == "", done.stderr
+
+
+def test_eval_decoding_options_are_validated(trained):
+    with pytest.raises(RecipeError, match="decoding options: lm_weight"):
+        evaluate_checkpoint(trained[0], split="test", device="cpu", decode={"lm_weight": -1.0})

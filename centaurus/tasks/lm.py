@@ -1,0 +1,84 @@
+"""A character n-gram language model for CTC prefix beam search: interpolated Witten-Bell smoothing over
+counts learnt from transcripts, stored as JSON (plain data, nothing unpickled)."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from pathlib import Path
+
+from centaurus.data import CHARACTERS, VOCAB, Tokenizer
+from centaurus.errors import CentaurusError
+
+START = "^"  # pads the history before a transcript's first character
+ALPHABET = VOCAB[1:]  # every character a transcript may hold (not the CTC blank)
+
+
+class CharNgram:
+    """P(c | the previous order−1 characters), interpolated down to a uniform distribution over `ALPHABET`:
+    P(c|h) = (C(h c) + T(h)·P(c|h')) / (C(h) + T(h)), with T(h) the number of distinct characters seen after h
+    and h' the history less its oldest character (Witten-Bell)."""
+
+    def __init__(self, order: int, counts: dict[str, dict[str, int]]):
+        if order < 1:
+            raise ValueError(f"order must be 1 or more, got {order}")
+        self.order, self.counts = order, counts
+        self._totals = {h: (sum(nxt.values()), len(nxt)) for h, nxt in counts.items()}
+        self.logprob = functools.lru_cache(maxsize=2**20)(self._logprob)
+
+    @classmethod
+    def train(cls, texts: list[str], order: int = 5) -> CharNgram:
+        """Count every history of 0 … order−1 characters in normalised transcripts."""
+        counts: dict[str, dict[str, int]] = {}
+        for text in texts:
+            padded = START * (order - 1) + text
+            for i in range(order - 1, len(padded)):
+                for k in range(order):
+                    followers = counts.setdefault(padded[i - k:i], {})
+                    followers[padded[i]] = followers.get(padded[i], 0) + 1
+        return cls(order, counts)
+
+    def _logprob(self, history: str, char: str) -> float:
+        """Natural-log P(char | history); only the last order−1 characters of the history count."""
+        history = (START * self.order + history)[len(history) + 1:]  # the last order−1, padded on the left
+        p = 1 / len(ALPHABET)
+        for k in range(len(history) + 1):  # from the empty history up to the longest
+            h = history[len(history) - k:]
+            if h in self._totals:
+                total, types = self._totals[h]
+                p = (self.counts[h].get(char, 0) + types * p) / (total + types)
+        return math.log(p)
+
+    def save(self, path: str | Path) -> None:
+        """Write the counts as JSON, atomically."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"kind": "char-ngram", "order": self.order, "counts": self.counts}))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharNgram:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data.get("kind") != "char-ngram":
+                raise ValueError("not a character n-gram model")
+            return cls(int(data["order"]), data["counts"])
+        except FileNotFoundError:
+            raise CentaurusError(f"{path}: no such language model file") from None
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
+            raise CentaurusError(f"{path}: not a Centaurus language model ({err})") from None
+
+
+def lm_scorer(lm: CharNgram, tokenizer: Tokenizer, *, weight: float, bonus: float):
+    """What CTC beam search adds when class c extends a prefix: weight·log P_LM(c | prefix) + bonus (the bonus
+    offsets the LM's pull towards short transcripts)."""
+    if tokenizer.config()["kind"] != "char":
+        raise CentaurusError("the n-gram language model scores characters; this model predicts BPE pieces")
+    context = lm.order - 1
+
+    def score(prefix: tuple[int, ...], c: int) -> float:
+        history = CHARACTERS.decode(list(prefix[len(prefix) - context:])) if context else ""
+        return weight * lm.logprob(history, VOCAB[c]) + bonus
+
+    return score

@@ -1,0 +1,66 @@
+"""The character n-gram LM: a proper distribution, JSON round trip, and beam search that it steers."""
+import math
+
+import pytest
+import torch
+
+from centaurus.data import CHARACTERS, VOCAB, Tokenizer
+from centaurus.errors import CentaurusError
+from centaurus.tasks import prefix_beam_search
+from centaurus.tasks.lm import ALPHABET, CharNgram, lm_scorer
+
+TEXTS = ["the cat sat on the mat", "a cat is not a dog", "the cat and the hat"]
+
+
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_every_history_gives_a_distribution_over_the_alphabet(order):
+    lm = CharNgram.train(TEXTS, order=order)
+    for history in ["", "t", "the c", "zzz", "the cat sat on the m", "qu'"]:
+        total = sum(math.exp(lm.logprob(history, c)) for c in ALPHABET)
+        assert total == pytest.approx(1.0, abs=1e-9), (order, history)
+
+
+def test_seen_continuations_beat_unseen_ones_and_the_file_round_trips(tmp_path):
+    lm = CharNgram.train(TEXTS, order=4)
+    assert lm.logprob("the c", "a") > math.log(0.5) > lm.logprob("the c", "o")
+    assert lm.logprob("", "t") > lm.logprob("", "z")  # sentence starts are modelled ("^^^" history)
+    path = tmp_path / "lm.json"
+    lm.save(path)
+    again = CharNgram.load(path)
+    assert again.order == 4 and again.logprob("a ca", "t") == lm.logprob("a ca", "t")
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically, nothing left behind
+
+
+def test_bad_model_files_are_one_line_errors(tmp_path):
+    for content in ("not json", '{"kind": "char-ngram"}', '{"kind": "word"}', "[1, 2]"):
+        bad = tmp_path / "bad.json"
+        bad.write_text(content)
+        with pytest.raises(CentaurusError, match="bad.json: not a Centaurus language model"):
+            CharNgram.load(bad)
+    with pytest.raises(CentaurusError, match="no such language model"):
+        CharNgram.load(tmp_path / "missing.json")
+
+
+def _frames(spec: list[dict[str, float]]) -> torch.Tensor:
+    """(frames, vocab) log-probs: each frame's listed characters get their probability, blank the rest."""
+    probs = torch.full((len(spec), len(VOCAB)), 1e-6)
+    for t, frame in enumerate(spec):
+        for char, p in frame.items():
+            probs[t, VOCAB.index(char)] = p
+        probs[t, 0] = max(1e-6, 1 - sum(frame.values()))
+    return (probs / probs.sum(-1, keepdim=True)).log()
+
+
+def test_the_lm_settles_what_the_acoustics_leave_open():
+    """'the c?t' with the vowel slightly more like 'o' acoustically: the LM, which has only seen 'cat', wins."""
+    spec = [{"t": 0.9}, {"h": 0.9}, {"e": 0.9}, {" ": 0.9}, {"c": 0.9}, {"o": 0.46, "a": 0.44}, {"t": 0.9}, {}]
+    log_probs = _frames(spec)
+    assert prefix_beam_search(log_probs, beam_width=8) == "the cot"
+    scorer = lm_scorer(CharNgram.train(TEXTS, order=4), CHARACTERS, weight=0.5, bonus=0.0)
+    assert prefix_beam_search(log_probs, beam_width=8, scorer=scorer) == "the cat"
+
+
+def test_bpe_models_are_refused():
+    bpe = Tokenizer.train_bpe(TEXTS * 5, 20)
+    with pytest.raises(CentaurusError, match="BPE"):
+        lm_scorer(CharNgram.train(TEXTS), bpe, weight=0.5, bonus=1.0)
