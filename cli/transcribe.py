@@ -52,7 +52,9 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
                model: str = typer.Option("asr-offline", help="Shipped model name or checkpoint folder."),
                beam: int = typer.Option(1, min=1, help="Beam width: 1 is the greedy best path, more runs CTC "
                                                        "prefix beam search."),
-               lm: Path | None = typer.Option(None, help="Character n-gram LM for beam search (`centaurus lm`)."),
+               lm: str | None = typer.Option(None, help="Character n-gram LM for beam search (`centaurus lm`); "
+                                                        "by default the model folder's lm.json, if it has one; "
+                                                        "'none' decodes without."),
                lm_weight: float = typer.Option(0.5, min=0, help="Weight of the LM's log-probability."),
                lm_bonus: float = typer.Option(1.0, help="Score added per character, against short transcripts."),
                chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
@@ -68,12 +70,16 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
         raise typer.BadParameter("give either FILE... or --mic")
     if seconds is not None and not mic:
         raise typer.BadParameter("--seconds only applies to --mic")
-    if lm is not None and beam < 2:
+    if lm not in (None, "none") and beam < 2:
         raise typer.BadParameter("--lm needs beam search: add --beam 8, say")
-    language_model = CharNgram.load(lm) if lm is not None else None
     for path in files:  # a bad file fails before any model is loaded or any text printed
         audio_info(path)
-    _, task, network, _ = load_model(resolve_checkpoint(model))
+    checkpoint = resolve_checkpoint(model)
+    if lm is None and beam > 1 and (checkpoint / "lm.json").is_file():
+        lm = str(checkpoint / "lm.json")
+        typer.echo(f"beam search with the model's language model {lm} (--lm none turns it off)", err=True)
+    language_model = CharNgram.load(lm) if lm not in (None, "none") else None
+    _, task, network, _ = load_model(checkpoint)
     scorer = None if language_model is None else lm_scorer(language_model, task.tokenizer, weight=lm_weight,
                                                            bonus=lm_bonus)
     transcriber = Transcriber(network, beam_width=beam, scorer=scorer, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,

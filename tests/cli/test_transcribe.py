@@ -2,6 +2,7 @@
 (equal to decoding the whole file at once); a terminal gets one rewritten line; bad input is one line, exit 2."""
 import os
 import pty
+import shutil
 import subprocess
 import sys
 from itertools import pairwise
@@ -113,7 +114,17 @@ def test_language_model_built_from_transcripts_drives_beam_search(trained, tmp_p
     done = _cli(str(speech), "--model", str(checkpoint), "--beam", "4", "--lm", str(out), "--lm-weight", "0.8",
                 "--lm-bonus", "0.5")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == f"{speech}\t{prefix_beam_search(one_shot, beam_width=4, scorer=scorer)}"
+    with_lm = f"{speech}\t{prefix_beam_search(one_shot, beam_width=4, scorer=scorer)}"
+    assert done.stdout.splitlines()[-1] == with_lm
+    own = tmp_path / "model"  # a model folder with its own lm.json: beam search uses it unless told not to
+    shutil.copytree(checkpoint, own)
+    shutil.copy(out, own / "lm.json")
+    without_lm = f"{speech}\t{prefix_beam_search(one_shot, beam_width=4)}"
+    for extra_args, line in (([], with_lm), (["--lm", "none"], without_lm)):
+        done = _cli(str(speech), "--model", str(own), "--beam", "4", "--lm-weight", "0.8", "--lm-bonus", "0.5",
+                    *extra_args)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == line and ("lm.json" in done.stderr) == (not extra_args)
 
     report = evaluate_checkpoint(checkpoint, split="test", out_dir=tmp_path / "eval", device="cpu",
                                  decode={"beam_width": 4, "lm": str(out)})
