@@ -24,10 +24,12 @@ def train(recipe: Path = typer.Argument(..., help="YAML recipe, e.g. recipes/kws
                f"at {result.best_checkpoint}")
 
 
-def evaluate(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),
+def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g. runs/NAME/checkpoints/best) or "
+                                                        "shipped model name."),
              data: Path | None = typer.Option(None, help="Dataset root (default: the recipe's)."),
              split: str = typer.Option("test", help="train, valid or test."),
-             out: Path | None = typer.Option(None, help="Report folder (default <checkpoint>/eval-<split>)."),
+             out: Path | None = typer.Option(None, help="Report folder (default <checkpoint>/eval-<split>, or "
+                                                        "eval-<name>-<split> here for a shipped model)."),
              device: str = typer.Option("auto", help="cpu, cuda or auto."),
              beam: int | None = typer.Option(None, min=0, help="ASR: beam width (default: the recipe's)."),
              lm: Path | None = typer.Option(None, help="ASR: character n-gram LM for beam search (`centaurus lm`)."),
@@ -35,11 +37,13 @@ def evaluate(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g
              lm_bonus: float | None = typer.Option(None, help="ASR: per-character bonus (default: the recipe's).")
              ) -> None:
     """Evaluate a checkpoint: print a metrics table, write report.json and plots."""
-    from centaurus.training import evaluate_checkpoint
+    from centaurus.training import evaluate_checkpoint, resolve_checkpoint
     decode = {k: v for k, v in (("beam_width", beam), ("lm", None if lm is None else str(lm)),
                                 ("lm_weight", lm_weight), ("lm_bonus", lm_bonus)) if v is not None}
-    report = evaluate_checkpoint(checkpoint, data_root=data, split=split, out_dir=out, device=device,
-                                 decode=decode)
+    if out is None and not Path(checkpoint).exists():  # a shipped model: keep the installed package untouched
+        out = Path(f"eval-{checkpoint}-{split}")
+    report = evaluate_checkpoint(resolve_checkpoint(checkpoint), data_root=data, split=split, out_dir=out,
+                                 device=device, decode=decode)
     table = Table(title=f"{report['task']} on {split}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -49,10 +53,10 @@ def evaluate(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g
     typer.echo(f"report: {report['report']}")
 
 
-def info(checkpoint: Path = typer.Argument(..., help="Checkpoint folder.")) -> None:
+def info(checkpoint: str = typer.Argument(..., help="Checkpoint folder or shipped model name.")) -> None:
     """Parameters, MACs per second of audio, algorithmic latency and the recipe of a checkpoint."""
-    from centaurus.training import model_info
-    facts = model_info(checkpoint)
+    from centaurus.training import model_info, resolve_checkpoint
+    facts = model_info(resolve_checkpoint(checkpoint))
     typer.echo(f"task: {facts['task']}  step: {facts['step']}")
     typer.echo(f"parameters: {facts['parameters']:,}")
     typer.echo(f"MACs per second of audio: {facts['macs_per_second']:,} (matmul/conv only)")

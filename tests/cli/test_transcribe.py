@@ -150,3 +150,16 @@ def test_language_model_errors_are_one_line(trained, tmp_path):
 def test_eval_decoding_options_are_validated(trained):
     with pytest.raises(RecipeError, match="decoding options: lm_weight"):
         evaluate_checkpoint(trained[0], split="test", device="cpu", decode={"lm_weight": -1.0})
+
+
+def test_eval_of_a_shipped_model_by_name_writes_here_not_into_the_package(trained, tmp_path):
+    from centaurus.training import resolve_checkpoint
+    root = trained[0].parents[2] / "data"
+    package = resolve_checkpoint("asr-offline")
+    before = sorted(p.name for p in package.iterdir())
+    done = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "eval", "asr-offline", "--data", str(root),
+                           "--split", "test", "--device", "cpu"], cwd=tmp_path, check=False, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "eval-asr-offline-test" / "report.json").is_file() and "cer" in done.stdout
+    assert sorted(p.name for p in package.iterdir()) == before
