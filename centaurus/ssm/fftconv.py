@@ -50,6 +50,16 @@ def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tenso
     return _causal(spec.reshape(F, P * Q).t().contiguous(), length).reshape(P, Q, length)
 
 
+def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int):
+    """(blk, rfft of x[:, blk] over 2L points) per block, zero-padded through one reused buffer: rfft's own
+    padding zero-fills a fresh 2L buffer on every call."""
+    padded = x.new_zeros(x.shape[0], blocks[0].stop - blocks[0].start, 2 * length)
+    for blk in blocks:
+        part = padded[:, :blk.stop - blk.start]
+        part[..., :length].copy_(x[:, blk])
+        yield blk, torch.fft.rfft(part)
+
+
 class _DepthwiseConv(torch.autograd.Function):
     """Per-channel kernels, a few channels at a time: a block's buffers stay small enough for the allocator to
     reuse, where whole-input buffers are fresh memory mapped from the OS and page-faulted in on every call."""
@@ -59,9 +69,10 @@ class _DepthwiseConv(torch.autograd.Function):
         length = u.shape[-1]
         spec_k = _spectrum(k, length)                                         # (X, F)
         y, spec_u = u.new_empty(u.shape), []
-        for blk in _blocks(u.shape[1], u.shape[0], length, _DEPTHWISE_BLOCK_BYTES, u.device):
-            spec_u.append(_spectrum(u[:, blk], length))                       # (B, x, F)
-            y[:, blk] = _causal(spec_u[-1] * spec_k[blk], length)
+        blocks = _blocks(u.shape[1], u.shape[0], length, _DEPTHWISE_BLOCK_BYTES, u.device)
+        for blk, spec in _block_spectra(u, blocks, length):
+            spec_u.append(spec)                                               # (B, x, F)
+            y[:, blk] = _causal(spec * spec_k[blk], length)
         ctx.save_for_backward(spec_k, *spec_u)
         return y
 
@@ -71,12 +82,13 @@ class _DepthwiseConv(torch.autograd.Function):
         length = grad.shape[-1]
         grad_u, spec_grad_k = grad.new_empty(grad.shape), torch.empty_like(spec_k)
         blocks = _blocks(grad.shape[1], grad.shape[0], length, _DEPTHWISE_BLOCK_BYTES, grad.device)
-        for blk, spec_u_blk in zip(blocks, spec_u):
-            spec_g = _spectrum(grad[:, blk], length)
-            # Σ_b G·conj(U) one batch item at a time (einsum would run a 1×B·B×1 matrix product per bin)
-            spec_grad_k[blk] = spec_g[0] * spec_u_blk[0].conj()
-            for g, s in zip(spec_g[1:], spec_u_blk[1:]):
-                spec_grad_k[blk].addcmul_(g, s.conj())
+        for (blk, spec_g), spec_u_blk in zip(_block_spectra(grad, blocks, length), spec_u):
+            # Σ_b G·conj(U) one batch item at a time (einsum would run a 1×B·B×1 matrix product per bin), on
+            # one physical conjugate (a lazy one is materialised by every product that reads it)
+            conj_u = spec_u_blk.conj_physical()
+            spec_grad_k[blk] = spec_g[0] * conj_u[0]
+            for g, s in zip(spec_g[1:], conj_u[1:]):
+                spec_grad_k[blk].addcmul_(g, s)
             grad_u[:, blk] = _causal(spec_g.mul_(spec_k[blk].conj()), length)
         return grad_u, _causal(spec_grad_k, length)
 
