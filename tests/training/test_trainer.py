@@ -101,7 +101,7 @@ def test_bad_checkpoints_are_clear_errors(kws_root, tmp_path):
     _one_line_error(_cli("info", bad), "model.safetensors: not a readable safetensors file")
     (bad / "config.json").write_text("{not json")
     _one_line_error(_cli("eval", bad, "--data", kws_root), "config.json: not valid JSON")
-    _one_line_error(_cli("info", tmp_path / "missing"), "checkpoint not found")
+    _one_line_error(_cli("info", tmp_path / "missing"), "missing: neither a checkpoint folder nor a shipped model")
     config = json.loads((good / "config.json").read_text())
     del config["model_config"]["classifier"]["dt_max"]  # written before the field existed: its default applies
     (good / "config.json").write_text(json.dumps(config))
