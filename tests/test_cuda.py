@@ -14,7 +14,7 @@ import torch
 
 from centaurus import SSMLayer, set_run_mode
 from centaurus.models import MiniCentaur
-from tests.test_compile_autocast import _FFTDtypes, _network
+from tests.test_compile_autocast import _FFTDtypes, compiled_matches_eager
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -54,15 +54,7 @@ def test_cuda_autocast_keeps_ffts_and_discretisation_in_fp32(mode, dtype):
 
 
 def test_cuda_compiled_model_matches_eager():
-    model = _network().cuda()
-    x = torch.randn(2, 2, 512, device="cuda", requires_grad=True)
-    y = model(x)
-    (g,) = torch.autograd.grad(y.square().sum(), x)
-    compiled = torch.compile(model)
-    yc = compiled(x)
-    (gc,) = torch.autograd.grad(yc.square().sum(), x)
-    torch.testing.assert_close(yc, y, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(gc, g, rtol=1e-4, atol=1e-5)
+    compiled_matches_eager("cuda", 512, rtol=1e-4, atol=1e-5)
 
 
 def test_cuda_streaming_is_exact_and_state_follows_the_device():
