@@ -16,6 +16,8 @@ def lm(out: Path = typer.Argument(..., help="The model file to write (JSON)."),
     from centaurus.tasks.lm import CharNgram
     if data is None and not text:
         raise typer.BadParameter("give --data ROOT and/or --text FILE")
+    if any(out.resolve() == path.resolve() for path in text):
+        raise CentaurusError(f"{out}: is one of the --text inputs; choose another output file")
     sentences = [u.text for s in split for u in list_utterances(data, split=s)] if data is not None else []
     for path in text:
         try:

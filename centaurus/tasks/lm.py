@@ -54,8 +54,12 @@ class CharNgram:
         """Write the counts as JSON, atomically."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"kind": "char-ngram", "order": self.order, "counts": self.counts}))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps({"kind": "char-ngram", "order": self.order, "counts": self.counts}))
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise CentaurusError(f"{path}: cannot write the language model ({err.strerror})") from None
 
     @classmethod
     def load(cls, path: str | Path) -> CharNgram:

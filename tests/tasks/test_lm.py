@@ -1,5 +1,7 @@
 """The character n-gram LM: a proper distribution, JSON round trip, and beam search that it steers."""
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -39,6 +41,8 @@ def test_bad_model_files_are_one_line_errors(tmp_path):
             CharNgram.load(bad)
     with pytest.raises(CentaurusError, match="no such language model"):
         CharNgram.load(tmp_path / "missing.json")
+    with pytest.raises(CentaurusError, match="cannot write the language model"):
+        CharNgram.train(TEXTS).save(tmp_path / "no-such-folder" / "lm.json")
 
 
 def _frames(spec: list[dict[str, float]]) -> torch.Tensor:
@@ -64,3 +68,13 @@ def test_bpe_models_are_refused():
     bpe = Tokenizer.train_bpe(TEXTS * 5, 20)
     with pytest.raises(CentaurusError, match="BPE"):
         lm_scorer(CharNgram.train(TEXTS), bpe, weight=0.5, bonus=1.0)
+
+
+def test_lm_command_never_overwrites_its_text_input(tmp_path):
+    source = tmp_path / "sentences.txt"
+    source.write_text("the cat sat\n")
+    done = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "lm", str(source), "--text", str(source)],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr == f"error: {source}: is one of the --text inputs; choose another " \
+                                                   "output file\n", done.stderr
+    assert source.read_text() == "the cat sat\n"
