@@ -14,7 +14,7 @@ import torch
 
 from centaurus import SSMLayer, set_run_mode
 from centaurus.models import MiniCentaur
-from tests.test_compile_autocast import _FFTDtypes, compiled_matches_eager
+from tests.test_compile_autocast import autocast_keeps_fp32, compiled_matches_eager
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -37,20 +37,8 @@ def test_cuda_forward_and_backward_match_cpu(mode):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("mode", MODES)
 def test_cuda_autocast_keeps_ffts_and_discretisation_in_fp32(mode, dtype):
-    layer = SSMLayer(16, 8, 8, mode=mode, state_blocks=2).cuda()
-    x = torch.randn(2, 8, 4000, device="cuda")
-    reference = layer(x)
-    recorder = _FFTDtypes()
-    with torch.autocast("cuda", dtype=dtype), recorder:
-        y = layer(x)
-        ops = layer.operands()
-    assert recorder.dtypes and recorder.dtypes <= {torch.float32, torch.complex64}
-    assert ops.log_pole.dtype == torch.complex64 and ops.beta.dtype == torch.complex64
-    if mode == "dws":  # its 1×1 mixer runs under autocast; the other modes contract inside the fp32 FFT path
-        assert y.dtype == dtype
-    assert (y.float() - reference).abs().max() < 0.02 * reference.abs().max()
-    y.float().square().mean().backward()
-    assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
+    autocast_keeps_fp32(SSMLayer(16, 8, 8, mode=mode, state_blocks=2).cuda(), torch.randn(2, 8, 4000, device="cuda"),
+                        dtype)
 
 
 def test_cuda_compiled_model_matches_eager():

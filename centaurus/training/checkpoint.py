@@ -111,6 +111,14 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(folder, config, read_tensors(folder / MODEL_FILE))
 
 
+def inference_task(recipe, ckpt: Checkpoint):
+    """The task of `recipe` for running the checkpoint's model: with what it learnt from its data (an ASR
+    tokenizer) taken from the checkpoint, and without augmentation, nor the noise folder it would read."""
+    task = recipe.model_copy(update={"augment": type(recipe.augment)()}).build_task()
+    task.adopt(ckpt.config["model_config"])
+    return task
+
+
 def load_model(path: str | Path):
     """(recipe, task, model in eval mode, checkpoint) rebuilt from a checkpoint's own config."""
     from .recipe import validate_recipe
@@ -119,9 +127,7 @@ def load_model(path: str | Path):
         recipe = validate_recipe(ckpt.config["recipe"], source=str(ckpt.path / CONFIG_FILE))
     except RecipeError as err:
         raise CheckpointError(f"recipe inside checkpoint is invalid: {err}") from None
-    # Inference needs no augmentation, nor the noise folder it would read.
-    task = recipe.model_copy(update={"augment": type(recipe.augment)()}).build_task()
-    task.adopt(ckpt.config["model_config"])
+    task = inference_task(recipe, ckpt)
     model = task.build_model()
     if not _agrees(ckpt.config["model_config"], task.model_config()):
         raise CheckpointError(f"{ckpt.path / CONFIG_FILE}: model_config disagrees with its recipe")

@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from centaurus.audio import SAMPLE_RATE
 
-from .checkpoint import load_model
+from .checkpoint import inference_task, load_model
 from .trainer import resolve_device
 
 SPLITS = ("train", "valid", "test")
@@ -37,8 +37,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None 
     if data_root is not None:
         recipe.data.root = str(data_root)
     if decode or data_root is not None:
-        task = recipe.build_task()
-        task.adopt(ckpt.config["model_config"])
+        task = inference_task(recipe, ckpt)
     dev = resolve_device(device)
     report = task.evaluate(model.to(dev), split, device=dev, batch_size=recipe.trainer.eval_batch_size)
     out = Path(out_dir) if out_dir else ckpt.path / f"eval-{split}"
