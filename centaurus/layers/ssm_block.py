@@ -34,3 +34,29 @@ class ResidualSSMBlock(StreamingModule):
     def forward_chunk(self, x, state):
         h, state = self.ssm.forward_chunk(x, state)
         return self._combine(x, h), state
+
+
+class GatedSSMBlock(StreamingModule):
+    """Gated residual SSM block at constant width: out = x + a ⊙ σ(g), with (a, g) = SSM(x) split in two
+    halves of C channels. The gate lets the block scale its input's components up or down (what a
+    denoiser's spectral gains need); pointwise activations alone act almost linearly on small signals.
+    (B, C, L) → (B, C, L)."""
+
+    def __init__(self, channels: int, *, num_states: int, mode: str, state_blocks: int, **ssm_options):
+        super().__init__()
+        self.ssm = SSMLayer(num_states, channels, 2 * channels, mode=mode, state_blocks=state_blocks,
+                            use_activations=False, mixer_act=False, **ssm_options)
+
+    def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        a, g = h.chunk(2, dim=1)
+        return x + a * torch.sigmoid(g)
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return self.ssm.init_state(batch_size, device=device, dtype=dtype)
+
+    def forward_full(self, x):
+        return self._combine(x, self.ssm.forward_full(x))
+
+    def forward_chunk(self, x, state):
+        h, state = self.ssm.forward_chunk(x, state)
+        return self._combine(x, h), state

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..layers import SSMLayer, StreamingModule, StridedConvDown, TransposedUpsample
 from ..layers.blocks import PointwiseConv1d
+from ..layers.ssm_block import GatedSSMBlock
 from .classifier import _per_layer
 
 
@@ -39,6 +40,8 @@ class HourglassConfig:
     discretization: str = "simplified"
     projection_init: str = "reference"
     stem: int | None = None  # full-rate width c_0; None keeps the spec's layout (c_0 = in_channels)
+    skip: bool = False  # D skip term in every SSM layer: a direct path for the waveform's upper band
+    block: str = "plain"  # "plain": SSM → act(c); "gated": x + a ⊙ σ(g) (`GatedSSMBlock`)
 
 
 def _prepend(pending, x):
@@ -65,10 +68,17 @@ class CentaurusHourglass(StreamingModule):
         widths, modes = [width0, *cfg.channels], _per_layer(cfg.mode, depth + 1)
         self.lift = PointwiseConv1d(cfg.in_channels, width0) if cfg.stem else nn.Identity()
 
+        if cfg.block not in ("plain", "gated"):
+            raise ValueError(f"block must be 'plain' or 'gated', got {cfg.block!r}")
+
         def ssm(c_in, c_out, mode, act=True):
+            if cfg.block == "gated" and act and c_in == c_out:
+                return GatedSSMBlock(c_in, num_states=cfg.num_states, mode=mode, state_blocks=cfg.state_blocks,
+                                     discretization=cfg.discretization, projection_init=cfg.projection_init,
+                                     skip=cfg.skip)
             return SSMLayer(cfg.num_states, c_in, c_out, mode=mode, state_blocks=cfg.state_blocks,
                             discretization=cfg.discretization, projection_init=cfg.projection_init,
-                            use_activations=act, norm=cfg.norm, postact=cfg.postact)
+                            use_activations=act, norm=cfg.norm, postact=cfg.postact, skip=cfg.skip)
 
         self.encoders = nn.ModuleList(ssm(widths[i], widths[i], modes[i]) for i in range(depth))
         self.downs = nn.ModuleList(StridedConvDown(widths[i], widths[i + 1], r)

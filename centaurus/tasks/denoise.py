@@ -42,11 +42,16 @@ class DenoiseModel(Strict):
     discretization: str = "simplified"
     projection_init: Literal["reference", "random"] = "reference"
     stem: int | None = None  # full-rate width (see `HourglassConfig.stem`)
+    skip: bool = False  # D skip term in every SSM layer (see `HourglassConfig.skip`)
+    block: Literal["plain", "gated"] = "plain"  # see `HourglassConfig.block`
 
 
 class DenoiseLoss(Strict):
     l1_weight: float = 1.0
     stft_weight: float = 1.0
+    stft_log_weight: float = 1.0  # weight of the log-magnitude L1 inside the STFT loss
+    stft_power_weight: float = 0.0  # weight of the compressed-magnitude MSE inside the STFT loss
+    stft_power: float = 0.3  # ... and its compression exponent
     si_sdr_weight: float = 0.0
 
 
@@ -126,7 +131,8 @@ class DenoiseTask:
 
     def loss(self, batch, outputs):
         est, ref, spec = outputs.float(), batch["clean"], self.loss_spec
-        total = spec.l1_weight * (est - ref).abs().mean() + spec.stft_weight * multi_resolution_stft_loss(est, ref)
+        total = spec.l1_weight * (est - ref).abs().mean() + spec.stft_weight * multi_resolution_stft_loss(
+            est, ref, log_weight=spec.stft_log_weight, power_weight=spec.stft_power_weight, power=spec.stft_power)
         if spec.si_sdr_weight:
             total = total - spec.si_sdr_weight * si_sdr(est, ref).mean()
         return total

@@ -51,10 +51,16 @@ def test_classifier_streams_exactly(mode):
 
 
 # float64 for the stem: LayerNorm over 3 channels amplifies float32 rounding to ~3e-5.
-@pytest.mark.parametrize("stem,dtype", [(None, torch.float32), (3, torch.float64)])
-def test_hourglass_is_causal_and_streams_exactly(stem, dtype):
+@pytest.mark.parametrize("stem,dtype,block,skip", [(None, torch.float32, "plain", False),
+                                                    (3, torch.float64, "plain", False),
+                                                    (3, torch.float32, "gated", True)])
+def test_hourglass_is_causal_and_streams_exactly(stem, dtype, block, skip):
     model = CentaurusHourglass(HourglassConfig(channels=[4, 8], downsample=[4, 2], mode=["dws", "s5", "neck"],
-                                               stem=stem))
+                                               stem=stem, block=block, skip=skip, norm=None if skip else "layer"))
+    with torch.no_grad():  # the D skips start at zero; make them matter
+        for name, p in model.named_parameters():
+            if name.endswith("D_skip"):
+                p.normal_(0, 0.3)
     model.eval().to(dtype)
     x = torch.randn(2, 1, 320, dtype=dtype)
     with torch.no_grad():
