@@ -29,6 +29,7 @@ class DenoiseData(Strict):
     valid_count: int = 50  # the last pairs of the train split are held out for validation
     remix: float = 0.0  # dynamic mixing: chance that a training item's noise comes from another training pair
     remix_db: float = 5.0  # ... scaled by a gain drawn uniformly within ± this many dB
+    remix_eq_db: float = 0.0  # ... and re-coloured by a random smooth EQ within ± this many dB (0: off)
 
 
 class DenoiseModel(Strict):
@@ -107,7 +108,10 @@ class DenoiseTask:
         noise = noise.repeat(-(-clean.shape[0] // noise.shape[0]))
         start = int(torch.randint(noise.shape[0] - clean.shape[0] + 1, (), generator=generator))
         db = float(torch.empty(()).uniform_(-self.data.remix_db, self.data.remix_db, generator=generator))
-        return clean + 10 ** (db / 20) * noise[start:start + clean.shape[0]]
+        noise = noise[start:start + clean.shape[0]]
+        if self.data.remix_eq_db:
+            noise = random_eq(noise, self.data.remix_eq_db, generator)
+        return clean + 10 ** (db / 20) * noise
 
     def _crop(self, item, generator, pool=None):
         noisy, clean = item
@@ -168,6 +172,22 @@ class DenoiseTask:
         if not report.get("_example"):
             return []
         return [plot_spectrograms(report["_example"], Path(out_dir) / "spectrograms.png", sample_rate=SAMPLE_RATE)]
+
+
+def random_eq(wav: torch.Tensor, max_db: float, generator: torch.Generator, *, bands: int = 4) -> torch.Tensor:
+    """(L,) re-coloured by a random smooth gain curve over frequency: a sum of `bands` cosines with random
+    amplitudes and phases, scaled so that its peak is a random fraction of ±`max_db`. A few noise recordings
+    then stand for many noise colours: the models' gains on noises never heard in training come from this
+    kind of variety, not from the recordings themselves."""
+    spectrum = torch.fft.rfft(wav)
+    position = torch.linspace(0, torch.pi, spectrum.shape[0], dtype=wav.dtype)
+    amplitude = torch.rand(bands, generator=generator, dtype=wav.dtype) * 2 - 1
+    phase = torch.rand(bands, generator=generator, dtype=wav.dtype) * 2 * torch.pi
+    k = torch.arange(1, bands + 1, dtype=wav.dtype)
+    curve = (amplitude[:, None] * torch.cos(k[:, None] * position + phase[:, None])).sum(0)
+    peak = max_db * float(torch.rand((), generator=generator))
+    curve_db = curve * (peak / curve.abs().max().clamp_min(1e-6))
+    return torch.fft.irfft(spectrum * 10 ** (curve_db / 20), n=wav.shape[0])
 
 
 def speech_scores(clean: np.ndarray, wav: np.ndarray) -> dict[str, float]:

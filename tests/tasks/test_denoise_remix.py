@@ -1,7 +1,9 @@
 """Dynamic mixing (`data.remix`): a training item's noise is another training pair's noise, rescaled."""
 import numpy as np
 import soundfile as sf
+import torch
 
+from centaurus.tasks.denoise import random_eq
 from centaurus.training import validate_recipe
 from tests.tasks.test_tasks_learn import denoise_recipe
 
@@ -49,3 +51,22 @@ def test_without_remix_items_keep_their_own_noise(tmp_path):
     for index in range(len(items)):
         noisy, clean = items[(0, index)]
         np.testing.assert_allclose((noisy - clean).numpy(), LEVELS[index], atol=1e-6)
+
+
+def test_random_eq_is_a_smooth_bounded_seeded_recolouring():
+    wav = torch.randn(16000)
+    out = random_eq(wav, 12.0, torch.Generator().manual_seed(3))
+    assert out.shape == wav.shape
+    gain_db = 20 * torch.log10(torch.fft.rfft(out).abs() / torch.fft.rfft(wav).abs())
+    assert gain_db.abs().max() <= 12.0 + 1e-3 and gain_db.abs().max() > 1.0, gain_db.abs().max()
+    assert gain_db.diff().abs().max() < 0.1, "the curve is smooth over frequency"
+    torch.testing.assert_close(out, random_eq(wav, 12.0, torch.Generator().manual_seed(3)))
+    assert not torch.allclose(out, random_eq(wav, 12.0, torch.Generator().manual_seed(4)))
+
+
+def test_remix_eq_recolours_the_borrowed_noise(tmp_path):
+    plain = _task(tmp_path / "a", remix=1.0, remix_db=0.0).dataset("train", train=True)
+    coloured = _task(tmp_path / "b", remix=1.0, remix_db=0.0, remix_eq_db=12.0).dataset("train", train=True)
+    noise = [(n - c).numpy() for n, c in (items[(1, 0)] for items in (plain, coloured))]
+    # The noises are constants: an EQ scales the DC bin, so the level moves but stays constant.
+    assert np.ptp(noise[1]) < 1e-5 and not np.isclose(noise[1][0], noise[0][0], rtol=1e-3), noise
