@@ -1,4 +1,5 @@
-"""`ResidualSSMBlock`: out = act(x + dropout(norm(SSM(x)))), the post-norm residual of spec §7.1."""
+"""SSM blocks at constant width around one `SSMLayer`: `ResidualSSMBlock`, out = act(x + dropout(norm(SSM(x)))),
+the post-norm residual of spec §7.1; and `GatedSSMBlock`, out = x + a ⊙ σ(g)."""
 import torch
 from torch import nn
 
@@ -7,7 +8,24 @@ from .ssm_layer import SSMLayer
 from .streaming import StreamingModule
 
 
-class ResidualSSMBlock(StreamingModule):
+class _AroundSSM(StreamingModule):
+    """out = self._combine(x, self.ssm(x)): the SSM's state is the block's."""
+
+    def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return self.ssm.init_state(batch_size, device=device, dtype=dtype)
+
+    def forward_full(self, x):
+        return self._combine(x, self.ssm.forward_full(x))
+
+    def forward_chunk(self, x, state):
+        h, state = self.ssm.forward_chunk(x, state)
+        return self._combine(x, h), state
+
+
+class ResidualSSMBlock(_AroundSSM):
     """Residual SSM block at constant width. (B, C, L) → (B, C, L).
 
     The norm must be pointwise in time ('batch' in eval mode, 'layer' or 'rms') for exact streaming.
@@ -25,18 +43,8 @@ class ResidualSSMBlock(StreamingModule):
     def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.dropout(self.norm(h)))
 
-    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
-        return self.ssm.init_state(batch_size, device=device, dtype=dtype)
 
-    def forward_full(self, x):
-        return self._combine(x, self.ssm.forward_full(x))
-
-    def forward_chunk(self, x, state):
-        h, state = self.ssm.forward_chunk(x, state)
-        return self._combine(x, h), state
-
-
-class GatedSSMBlock(StreamingModule):
+class GatedSSMBlock(_AroundSSM):
     """Gated residual SSM block at constant width: out = x + a ⊙ σ(g), with (a, g) = SSM(x) split in two
     halves of C channels. The gate lets the block scale its input's components up or down (what a
     denoiser's spectral gains need); pointwise activations alone act almost linearly on small signals.
@@ -50,13 +58,3 @@ class GatedSSMBlock(StreamingModule):
     def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         a, g = h.chunk(2, dim=1)
         return x + a * torch.sigmoid(g)
-
-    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
-        return self.ssm.init_state(batch_size, device=device, dtype=dtype)
-
-    def forward_full(self, x):
-        return self._combine(x, self.ssm.forward_full(x))
-
-    def forward_chunk(self, x, state):
-        h, state = self.ssm.forward_chunk(x, state)
-        return self._combine(x, h), state
