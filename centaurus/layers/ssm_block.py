@@ -46,9 +46,8 @@ class ResidualSSMBlock(_AroundSSM):
 
 class GatedSSMBlock(_AroundSSM):
     """Gated residual SSM block at constant width: out = x + a ⊙ σ(g), with (a, g) = SSM(x) split in two
-    halves of C channels. The gate lets the block scale its input's components up or down (what a
-    denoiser's spectral gains need); pointwise activations alone act almost linearly on small signals.
-    (B, C, L) → (B, C, L)."""
+    halves of C channels. The gate lets the block scale its input's components up or down, which pointwise
+    activations on small waveform-scale signals barely do. (B, C, L) → (B, C, L)."""
 
     def __init__(self, channels: int, *, num_states: int, mode: str, state_blocks: int, **ssm_options):
         super().__init__()

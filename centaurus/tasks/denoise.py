@@ -176,9 +176,9 @@ class DenoiseTask:
 
 def random_eq(wav: torch.Tensor, max_db: float, generator: torch.Generator, *, bands: int = 4) -> torch.Tensor:
     """(L,) re-coloured by a random smooth gain curve over frequency: a sum of `bands` cosines with random
-    amplitudes and phases, scaled so that its peak is a random fraction of ±`max_db`. A few noise recordings
-    then stand for many noise colours: the models' gains on noises never heard in training come from this
-    kind of variety, not from the recordings themselves."""
+    amplitudes and phases, scaled so that its peak is a random fraction of ±`max_db`: meant to let a few noise
+    recordings stand for many noise colours. On the offline corpus (remix 0.5, ±12 dB) it left the held-out
+    scores where they were (test PESQ-WB 1.888 against 1.887 without)."""
     spectrum = torch.fft.rfft(wav)
     position = torch.linspace(0, torch.pi, spectrum.shape[0], dtype=wav.dtype)
     amplitude = torch.rand(bands, generator=generator, dtype=wav.dtype) * 2 - 1

@@ -109,7 +109,8 @@ class _Run:
         self.model = self.task.build_model().to(device)
         self.train_set = self.task.dataset("train", train=True)
         if cfg.batch_size % dist.world_size:
-            raise RecipeError(f"trainer.batch_size {cfg.batch_size} must divide evenly over {dist.world_size} processes")
+            raise RecipeError(f"trainer.batch_size {cfg.batch_size} must divide evenly over "
+                              f"{dist.world_size} processes")
         self.steps_per_epoch = len(self.train_set) // cfg.batch_size
         if self.steps_per_epoch == 0:
             raise RecipeError(f"trainer.batch_size {cfg.batch_size} is larger than the training set "
