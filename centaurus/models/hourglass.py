@@ -41,7 +41,7 @@ class HourglassConfig:
     projection_init: str = "reference"
     stem: int | None = None  # full-rate width c_0; None keeps the spec's layout (c_0 = in_channels)
     skip: bool = False  # D skip term in every SSM layer: a direct path for the waveform's upper band
-    block: str = "plain"  # "plain": SSM → act(c); "gated": x + a ⊙ σ(g) (`GatedSSMBlock`)
+    block: str = "plain"  # "plain": SSM → act(c); "gated": x + a ⊙ σ(g) (`GatedSSMBlock`, no norm or postact)
 
 
 def _prepend(pending, x):
@@ -72,7 +72,7 @@ class CentaurusHourglass(StreamingModule):
             raise ValueError(f"block must be 'plain' or 'gated', got {cfg.block!r}")
 
         def ssm(c_in, c_out, mode, act=True):
-            if cfg.block == "gated" and act and c_in == c_out:
+            if cfg.block == "gated" and act:  # every activated layer keeps its width
                 return GatedSSMBlock(c_in, num_states=cfg.num_states, mode=mode, state_blocks=cfg.state_blocks,
                                      discretization=cfg.discretization, projection_init=cfg.projection_init,
                                      skip=cfg.skip)

@@ -3,7 +3,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from centaurus.tasks.denoise import random_eq
+from centaurus.data.augment import random_eq
 from centaurus.training import validate_recipe
 from tests.tasks.test_tasks_learn import denoise_recipe
 
