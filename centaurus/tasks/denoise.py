@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pesq import PesqError, pesq
+from pydantic import Field
 from pystoi import stoi
 
 from centaurus.audio import SAMPLE_RATE
@@ -30,7 +31,7 @@ class DenoiseData(Strict):
     valid_count: int = 50  # the last pairs of the train split are held out for validation
     remix: float = 0.0  # dynamic mixing: chance that a training item's noise comes from another training pair
     remix_db: float = 5.0  # ... scaled by a gain drawn uniformly within ± this many dB
-    remix_eq_db: float = 0.0  # ... and re-coloured by a random smooth EQ within ± this many dB (0: off)
+    remix_eq_db: float = Field(0.0, ge=0)  # ... and re-coloured by a random smooth EQ within ± this many dB (0: off)
 
 
 class DenoiseModel(Strict):
@@ -53,7 +54,7 @@ class DenoiseLoss(Strict):
     stft_weight: float = 1.0
     stft_log_weight: float = 1.0  # weight of the log-magnitude L1 inside the STFT loss
     stft_power_weight: float = 0.0  # weight of the compressed-magnitude MSE inside the STFT loss
-    stft_power: float = 0.3  # ... and its compression exponent
+    stft_power: float = Field(0.3, gt=0)  # ... and its compression exponent
     si_sdr_weight: float = 0.0
 
 

@@ -25,3 +25,13 @@ def test_overrides_are_typed():
         load_recipe(path, ["trainer.batch_size=1.5"])
     with pytest.raises(RecipeError, match="expected KEY.PATH=VALUE"):
         load_recipe(path, ["trainer.epochs"])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("loss.stft_power=0", r"loss\.stft_power: Input should be greater than 0"),
+    ("data.remix_eq_db=-3", r"data\.remix_eq_db: Input should be greater than or equal to 0"),
+    ("model.block=fancy", r"model\.block: Input should be 'plain' or 'gated'"),
+])
+def test_denoise_options_are_checked(override, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(Path(__file__).parents[2] / "recipes" / "denoise" / "offline.yaml", [override])
