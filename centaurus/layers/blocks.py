@@ -23,13 +23,14 @@ class ChannelNorm(nn.Module):
 
 
 class PointwiseConv1d(nn.Conv1d):
-    """A 1×1 `nn.Conv1d` (same parameters) computed as one matrix product: ~40 % faster on CPU."""
+    """A 1×1 `nn.Conv1d` (same parameters) computed as a matrix product per batch item: faster on CPU.
+    Its input gradient comes out contiguous, which a batch norm before it needs for its fast backward."""
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = False):
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.einsum("dc,bcl->bdl", self.weight[..., 0], x)               # (B, D, L)
+        y = torch.bmm(self.weight[..., 0].expand(x.shape[0], -1, -1), x)      # (B, D, L)
         return y if self.bias is None else y + self.bias[:, None]
 
 
