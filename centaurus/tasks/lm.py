@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 from pathlib import Path
 
+from centaurus.atomic import write_text
 from centaurus.data import CHARACTERS, VOCAB, Tokenizer
 from centaurus.errors import CentaurusError
 
@@ -52,13 +52,9 @@ class CharNgram:
 
     def save(self, path: str | Path) -> None:
         """Write the counts as JSON, atomically."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            tmp.write_text(json.dumps({"kind": "char-ngram", "order": self.order, "counts": self.counts}))
-            os.replace(tmp, path)
+            write_text(path, json.dumps({"kind": "char-ngram", "order": self.order, "counts": self.counts}))
         except OSError as err:
-            tmp.unlink(missing_ok=True)
             raise CentaurusError(f"{path}: cannot write the language model ({err.strerror})") from None
 
     @classmethod

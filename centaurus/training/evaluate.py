@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from centaurus.atomic import write_text
 from centaurus.audio import SAMPLE_RATE
 
 from .checkpoint import inference_task, load_model
@@ -46,9 +46,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None 
     public.update(checkpoint=str(ckpt.path), task=task.name, split=split, data_root=recipe.data.root,
                   step=ckpt.config.get("step"), plots=[str(p) for p in plots])
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".report.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(public, indent=2))
-    os.replace(tmp, out / "report.json")
+    write_text(out / "report.json", json.dumps(public, indent=2))
     public["report"] = str(out / "report.json")
     return public
 
