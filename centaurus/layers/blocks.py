@@ -1,4 +1,5 @@
-"""Norms, activations and the `act(F)` block (spec §3.1): [norm(F), postact, dropout], each optional."""
+"""Norms, activations and the `act(F)` block (spec §3.1): [norm(F), postact, dropout], each optional; the
+1×1 convolution and a position-wise feed-forward block built from them."""
 import torch
 from torch import nn
 
@@ -92,3 +93,23 @@ def act_block(features: int, *, norm: str | None, postact: str | None, dropout: 
     parts = [make_norm(norm, features), make_activation(postact),
              nn.Dropout(dropout) if dropout else None]
     return nn.Sequential(*[p for p in parts if p is not None])
+
+
+class FeedForward(nn.Module):
+    """Position-wise residual feed-forward block at constant width: out = act(x + dropout(norm(W₂·σ(W₁·x)))),
+    W₁ widening C channels `expansion` times, the same post-norm residual as `ResidualSSMBlock`. It adds
+    per-frame nonlinear capacity between SSM layers, whose only nonlinearity is their activation. Pointwise in
+    time, so it streams as it is. (B, C, L) → (B, C, L)."""
+
+    def __init__(self, channels: int, expansion: int, *, norm: str | None, postact: str | None,
+                 dropout: float | None):
+        super().__init__()
+        hidden = channels * expansion
+        self.inner = nn.Sequential(PointwiseConv1d(channels, hidden, bias=True), make_activation(postact or "relu"),
+                                   PointwiseConv1d(hidden, channels, bias=True))
+        self.norm = make_norm(norm, channels) or nn.Identity()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.act = act_block(channels, norm=None, postact=postact, dropout=None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.dropout(self.norm(self.inner(x))))

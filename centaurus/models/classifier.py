@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..layers import AvgPool, SSMLayer, StreamingModule, StreamingSequential, StridedConvDown, Subsample
-from ..layers.blocks import act_block
+from ..layers.blocks import FeedForward, act_block
 from ..layers.ssm_block import ResidualSSMBlock
 
 DOWNSAMPLE_MODES = ("downsampling", "average", "subsampling")
@@ -39,6 +39,7 @@ class ClassifierConfig:
     postact: str | None = "relu"
     dropout: float | None = None
     residual: bool = False
+    ffn: int = 0  # with residual: a `FeedForward` block of this expansion after each residual SSM block (0: none)
     discretization: str = "simplified"
     projection_init: str = "reference"
     dt_min: float = 1e-3  # Δ range in samples (frames after a front end): 1/(|Re λ|Δ) bounds the time constants
@@ -64,6 +65,7 @@ class CentaurusClassifier(StreamingModule):
             if cfg.residual and c_in == med:
                 layers.append(ResidualSSMBlock(med, num_states=cfg.num_states, mode=mode,
                                                state_blocks=cfg.state_blocks, **ssm_options, **act))
+                layers += [FeedForward(med, cfg.ffn, **act)] if cfg.ffn else []
             else:
                 layers.append(SSMLayer(cfg.num_states, c_in, med, mode=mode, state_blocks=cfg.state_blocks,
                                        use_activations=True, **ssm_options, **act))

@@ -75,6 +75,7 @@ class ClassifierSpec(Strict):
     postact: str | None = "relu"
     dropout: float | None = None
     residual: bool = False
+    ffn: int = Field(0, ge=0)
     discretization: str = "simplified"
     projection_init: Literal["reference", "random"] = "reference"
     dt_min: float = Field(1e-3, gt=0)

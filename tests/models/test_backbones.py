@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from centaurus import set_run_mode
+from centaurus.layers.blocks import FeedForward
+from centaurus.layers.ssm_block import ResidualSSMBlock
 from centaurus.models import (
     CentaurusClassifier,
     CentaurusHourglass,
@@ -33,11 +35,13 @@ def _warm_batchnorm(model, x):
     return model.eval()
 
 
-@pytest.mark.parametrize("mode", ["average", "downsampling", "subsampling"])
-def test_classifier_streams_exactly(mode):
+@pytest.mark.parametrize("mode,ffn", [("average", 0), ("downsampling", 0), ("subsampling", 0), ("downsampling", 2)])
+def test_classifier_streams_exactly(mode, ffn):
     cfg = ClassifierConfig(channels=[8, 16, 16], downsample=[4, 2, 1], mode=["full", "s5"], num_classes=5,
-                           downsample_mode=mode, residual=True)
+                           downsample_mode=mode, residual=True, ffn=ffn)
     model = CentaurusClassifier(cfg)
+    blocks = [type(m) for m in model.backbone.layers]
+    assert blocks.count(FeedForward) == (blocks.count(ResidualSSMBlock) if ffn else 0) and ResidualSSMBlock in blocks
     x = torch.randn(2, 1, 318)
     _warm_batchnorm(model, x)
     with torch.no_grad():
