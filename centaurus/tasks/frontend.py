@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 import torchaudio.functional as AF
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from centaurus.layers import StreamingModule, StreamingSequential
@@ -80,6 +80,12 @@ class ClassifierSpec(Strict):
     projection_init: Literal["reference", "random"] = "reference"
     dt_min: float = Field(1e-3, gt=0)
     dt_max: float = Field(1e-1, gt=0)
+
+    @model_validator(mode="after")
+    def _ffn_needs_residual(self):
+        if self.ffn and not self.residual:
+            raise ValueError("ffn adds a feed-forward block after each residual SSM block; it needs residual: true")
+        return self
 
 
 def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:

@@ -35,3 +35,12 @@ def test_overrides_are_typed():
 def test_denoise_options_are_checked(override, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe(Path(__file__).parents[2] / "recipes" / "denoise" / "offline.yaml", [override])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.ffn=-1", r"model\.ffn: Input should be greater than or equal to 0"),
+    ("model.residual=false", r"model: .*ffn .* needs residual: true"),
+])
+def test_classifier_feed_forward_option_is_checked(override, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(Path(__file__).parents[2] / "recipes" / "asr" / "offline.yaml", [override])

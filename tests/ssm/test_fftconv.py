@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from centaurus.ssm import fft_conv
+from centaurus.ssm import fft_conv, fftconv
 
 CPU = torch.device("cpu")
 
@@ -33,7 +33,6 @@ def test_fft_conv_backward_is_the_exact_adjoint(full):
 
 def test_full_conv_is_blocked_over_output_channels(monkeypatch):
     """Blocking over D (to bound memory) must not change the result or its gradients."""
-    from centaurus.ssm import fftconv
     g = torch.Generator().manual_seed(2)
     u = torch.randn(2, 3, 20, generator=g, dtype=torch.float64, requires_grad=True)
     k = torch.randn(7, 3, 20, generator=g, dtype=torch.float64, requires_grad=True)
@@ -118,3 +117,10 @@ def test_blocks_on_an_accelerator_are_as_large_as_memory_allows():
     assert len(fftconv._blocks(64, 64, 16000, fftconv._BLOCK_BYTES, CPU)) == 16
     assert fftconv._blocks(64, 64, 16000, fftconv._BLOCK_BYTES, torch.device("cuda")) == [slice(0, 64)]
     assert len(fftconv._blocks(64, 8, 16000, fftconv._DEPTHWISE_BLOCK_BYTES, torch.device("cuda"))) == 1
+
+
+@pytest.mark.parametrize("shape", [(3, 1000), (1000, 3), (300, 300), (1, 1)])
+def test_tiled_transpose_equals_the_plain_one(shape):
+    x = torch.randn(*shape, dtype=torch.complex64)
+    out = fftconv._transposed(x)
+    assert out.is_contiguous() and torch.equal(out, x.t())
