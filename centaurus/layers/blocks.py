@@ -95,6 +95,14 @@ def act_block(features: int, *, norm: str | None, postact: str | None, dropout: 
     return nn.Sequential(*[p for p in parts if p is not None])
 
 
+def post_norm_parts(channels: int, *, norm: str | None, postact: str | None,
+                    dropout: float | None) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(norm, dropout, act) of the post-norm residual join out = act(x + dropout(norm(h))) (spec §7.1),
+    each an identity where its setting is None."""
+    return (make_norm(norm, channels) or nn.Identity(), nn.Dropout(dropout) if dropout else nn.Identity(),
+            act_block(channels, norm=None, postact=postact, dropout=None))
+
+
 class FeedForward(nn.Module):
     """Position-wise residual feed-forward block at constant width: out = act(x + dropout(norm(W₂·σ(W₁·x)))),
     W₁ widening C channels `expansion` times, the same post-norm residual as `ResidualSSMBlock`. It adds
@@ -107,9 +115,7 @@ class FeedForward(nn.Module):
         hidden = channels * expansion
         self.inner = nn.Sequential(PointwiseConv1d(channels, hidden, bias=True), make_activation(postact or "relu"),
                                    PointwiseConv1d(hidden, channels, bias=True))
-        self.norm = make_norm(norm, channels) or nn.Identity()
-        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.act = act_block(channels, norm=None, postact=postact, dropout=None)
+        self.norm, self.dropout, self.act = post_norm_parts(channels, norm=norm, postact=postact, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.dropout(self.norm(self.inner(x))))

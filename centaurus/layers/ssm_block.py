@@ -1,9 +1,8 @@
 """SSM blocks at constant width around one `SSMLayer`: `ResidualSSMBlock`, out = act(x + dropout(norm(SSM(x)))),
 the post-norm residual of spec §7.1; and `GatedSSMBlock`, out = x + a ⊙ σ(g)."""
 import torch
-from torch import nn
 
-from .blocks import act_block, make_norm
+from .blocks import post_norm_parts
 from .ssm_layer import SSMLayer
 from .streaming import StreamingModule
 
@@ -36,9 +35,7 @@ class ResidualSSMBlock(_AroundSSM):
         super().__init__()
         self.ssm = SSMLayer(num_states, channels, channels, mode=mode, state_blocks=state_blocks,
                             use_activations=False, norm=norm, postact=postact, **ssm_options)
-        self.norm = make_norm(norm, channels) or nn.Identity()
-        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.act = act_block(channels, norm=None, postact=postact, dropout=None)
+        self.norm, self.dropout, self.act = post_norm_parts(channels, norm=norm, postact=postact, dropout=dropout)
 
     def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.dropout(self.norm(h)))
