@@ -9,6 +9,8 @@ Inference that applies one kernel to many inputs of one length (a keyword spotte
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
 """
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -38,21 +40,38 @@ def _blocks(channels: int, spectra: int, length: int, budget: int, device: torch
 
 
 _TILE = 256  # rows or columns per tile of a CPU transpose
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, threads): fork leaves threads behind
+
+
+def _copy_tiles(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    for dst, src in pairs:
+        dst.copy_(src)
+
+
+def _copy_in_parallel(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Run the tile copies on torch's number of threads: each copy is too small for torch to split, and
+    copy_ releases the GIL."""
+    threads = torch.get_num_threads()
+    if threads < 2 or len(pairs) < 2:
+        return _copy_tiles(pairs)
+    key = (os.getpid(), threads)
+    pool = _POOLS.get(key) or _POOLS.setdefault(key, ThreadPoolExecutor(threads, "centaurus-transpose"))
+    share = -(-len(pairs) // threads)
+    list(pool.map(_copy_tiles, [pairs[s:s + share] for s in range(0, len(pairs), share)]))
 
 
 def _transposed(x: torch.Tensor) -> torch.Tensor:
-    """Contiguous transpose of a contiguous 2-D tensor. On the CPU it copies tiles across the long axis:
-    `x.t().contiguous()` runs one cache-blocked loop on one thread, about ten times slower on spectra."""
+    """Contiguous transpose of a contiguous 2-D tensor. On the CPU it copies tiles across the long axis, in
+    parallel: `x.t().contiguous()` runs one cache-blocked loop on one thread, about ten times slower on spectra."""
     if x.device.type != "cpu":
         return x.t().contiguous()
     rows, cols = x.shape
     out = x.new_empty(cols, rows)
     if cols >= rows:
-        for s in range(0, cols, _TILE):
-            out[s:s + _TILE].copy_(x[:, s:s + _TILE].t())
+        pairs = [(out[s:s + _TILE], x[:, s:s + _TILE].t()) for s in range(0, cols, _TILE)]
     else:
-        for s in range(0, rows, _TILE):
-            out[:, s:s + _TILE].copy_(x[s:s + _TILE].t())
+        pairs = [(out[:, s:s + _TILE], x[s:s + _TILE].t()) for s in range(0, rows, _TILE)]
+    _copy_in_parallel(pairs)
     return out
 
 

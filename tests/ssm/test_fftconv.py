@@ -119,8 +119,40 @@ def test_blocks_on_an_accelerator_are_as_large_as_memory_allows():
     assert len(fftconv._blocks(64, 8, 16000, fftconv._DEPTHWISE_BLOCK_BYTES, torch.device("cuda"))) == 1
 
 
-@pytest.mark.parametrize("shape", [(3, 1000), (1000, 3), (300, 300), (1, 1)])
-def test_tiled_transpose_equals_the_plain_one(shape):
-    x = torch.randn(*shape, dtype=torch.complex64)
-    out = fftconv._transposed(x)
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("shape", [(3, 1000), (1000, 3), (300, 300), (1, 1), (5, 2600)])
+def test_tiled_transpose_equals_the_plain_one(shape, threads):
+    """Tiles copied on one thread or spread over several ((5, 2600) has 11 tiles: uneven shares)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(*shape, dtype=torch.complex64)
+        out = fftconv._transposed(x)
+    finally:
+        torch.set_num_threads(before)
     assert out.is_contiguous() and torch.equal(out, x.t())
+
+
+def _transpose_in_child(queue):
+    torch.set_num_threads(2)
+    x = torch.randn(4, 1000, dtype=torch.complex64)
+    queue.put(torch.equal(fftconv._transposed(x), x.t()))
+
+
+def test_tiled_transpose_works_in_a_forked_child():
+    """The parent's copy threads do not survive fork (DataLoader workers fork): the child must not wait on them."""
+    import multiprocessing
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fftconv._transposed(torch.randn(4, 1000, dtype=torch.complex64))  # the parent's pool exists now
+    finally:
+        torch.set_num_threads(before)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_transpose_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=1)
