@@ -55,6 +55,9 @@ class CentaurusClassifier(StreamingModule):
         depth = len(cfg.channels)
         if cfg.downsample_mode not in DOWNSAMPLE_MODES:
             raise ValueError(f"downsample_mode must be one of {DOWNSAMPLE_MODES}, got {cfg.downsample_mode!r}")
+        if cfg.ffn < 0 or (cfg.ffn and not cfg.residual):
+            raise ValueError(f"ffn must be 0, or a positive expansion with residual=True; got ffn={cfg.ffn}, "
+                             f"residual={cfg.residual}")
         modes, ratios = _per_layer(cfg.mode, depth), _per_layer(cfg.downsample or [1], depth)
         act = dict(norm=cfg.norm, postact=cfg.postact, dropout=cfg.dropout)
         ssm_options = dict(discretization=cfg.discretization, projection_init=cfg.projection_init,

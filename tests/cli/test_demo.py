@@ -63,7 +63,8 @@ def test_demo_runs_the_three_steps_on_the_bundled_samples(untrained, tmp_path):
     for step in ("denoise", "kws", "asr"):
         assert re.search(rf"│ {step}\s", done.stdout)
     assert done.stdout.count("│ status") == 3 and "FAILED" not in done.stdout
-    assert re.fullmatch(r"PESQ-WB \S+ → \S+ · STOI \S+ → \S+ · SI-SDR \S+ → \S+ dB", _row(done.stdout, "noisy → enhanced"))
+    scores = r"PESQ-WB \S+ → \S+ · STOI \S+ → \S+ · SI-SDR \S+ → \S+ dB"
+    assert re.fullmatch(scores, _row(done.stdout, "noisy → enhanced"))
     assert _row(done.stdout, "spectrograms") == "demo-output/spectrograms.png"
     expected = (samples / "keywords.txt").read_text().split()
     assert re.findall(r"(\w+) [\d.]+ s \(", _row(done.stdout, "detections")) == expected == ["yes", "stop", "left",

@@ -105,7 +105,8 @@ def test_onnx_engine_bad_steps_give_one_line(checkpoint, tmp_path):
     source = tmp_path / "a.wav"
     sf.write(source, np.zeros(1600, dtype=np.float32), 16000)
     no_step = _cli("denoise", str(source), "--model", str(checkpoint), "--engine", "onnx", "--chunk-ms", "7")
-    assert no_step.returncode == 2 and "no ONNX step for 7 ms" in no_step.stderr and "centaurus export" in no_step.stderr
+    assert no_step.returncode == 2
+    assert "no ONNX step for 7 ms" in no_step.stderr and "centaurus export" in no_step.stderr
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     corrupt = _cli("denoise", str(source), "--model", str(tmp_path / "bad.onnx"), "--engine", "onnx", "--force")
     assert corrupt.returncode == 2 and "bad.onnx: not a loadable ONNX model" in corrupt.stderr

@@ -68,7 +68,8 @@ def test_missing_tool_names_the_apt_line():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "centaurus_cli.main", *args], capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, "-m", "centaurus_cli.main", *args],
+                          capture_output=True, text=True, check=False)
 
 
 def test_cli_errors_are_one_line(tmp_path):
@@ -76,7 +77,8 @@ def test_cli_errors_are_one_line(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     proc = _cli("data", "kws", str(tmp_path / "full"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr == f"error: {tmp_path / 'full'}: output folder exists and is not empty; give a new or empty folder\n"
+    full = tmp_path / "full"
+    assert proc.stderr == f"error: {full}: output folder exists and is not empty; give a new or empty folder\n"
     noise = tmp_path / "noise"
     noise.mkdir()
     (noise / "broken.wav").write_text("not audio at all")

@@ -39,7 +39,8 @@ def test_speech_commands_split_counts(sc_root):
     labels = [it.label for it in twelve]
     assert labels.count("yes") == 3 and labels.count(sc.UNKNOWN) == 6 and labels.count(sc.SILENCE) == 3
     assert twelve == sc.list_items(sc_root, split="train", task="12", unknown_fraction=1.0, silence_fraction=0.5)
-    speakers = lambda split: {it.path.name.split("_")[0] for it in sc.list_items(sc_root, split=split)}
+    def speakers(split):
+        return {it.path.name.split("_")[0] for it in sc.list_items(sc_root, split=split)}
     assert speakers("train") == {"s0", "s1", "s2"} and speakers("validation") == {"s3"}
 
 

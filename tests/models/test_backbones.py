@@ -35,6 +35,12 @@ def _warm_batchnorm(model, x):
     return model.eval()
 
 
+@pytest.mark.parametrize("ffn,residual", [(2, False), (-1, True)])
+def test_classifier_rejects_a_feed_forward_it_cannot_place(ffn, residual):
+    with pytest.raises(ValueError, match="ffn must be 0, or a positive expansion with residual=True"):
+        CentaurusClassifier(ClassifierConfig(ffn=ffn, residual=residual))
+
+
 @pytest.mark.parametrize("mode,ffn", [("average", 0), ("downsampling", 0), ("subsampling", 0), ("downsampling", 2)])
 def test_classifier_streams_exactly(mode, ffn):
     cfg = ClassifierConfig(channels=[8, 16, 16], downsample=[4, 2, 1], mode=["full", "s5"], num_classes=5,
