@@ -43,9 +43,10 @@ _TILE = 256  # rows or columns per tile of a CPU transpose
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, threads): fork leaves threads behind
 
 
-def _copy_tiles(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    for dst, src in pairs:
-        dst.copy_(src)
+def _copy_tiles(pairs: list[tuple[torch.Tensor, torch.Tensor]], inference: bool = False) -> None:
+    with torch.inference_mode(inference):  # a thread-local mode: a worker takes the caller's
+        for dst, src in pairs:
+            dst.copy_(src)
 
 
 def _copy_in_parallel(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -53,17 +54,19 @@ def _copy_in_parallel(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     copy_ releases the GIL."""
     threads = torch.get_num_threads()
     if threads < 2 or len(pairs) < 2:
-        return _copy_tiles(pairs)
+        return _copy_tiles(pairs, torch.is_inference_mode_enabled())
     key = (os.getpid(), threads)
     pool = _POOLS.get(key) or _POOLS.setdefault(key, ThreadPoolExecutor(threads, "centaurus-transpose"))
     share = -(-len(pairs) // threads)
-    list(pool.map(_copy_tiles, [pairs[s:s + share] for s in range(0, len(pairs), share)]))
+    shares = [pairs[s:s + share] for s in range(0, len(pairs), share)]
+    list(pool.map(_copy_tiles, shares, [torch.is_inference_mode_enabled()] * len(shares)))
 
 
 def _transposed(x: torch.Tensor) -> torch.Tensor:
     """Contiguous transpose of a contiguous 2-D tensor. On the CPU it copies tiles across the long axis, in
-    parallel: `x.t().contiguous()` runs one cache-blocked loop on one thread, about ten times slower on spectra."""
-    if x.device.type != "cpu":
+    parallel: `x.t().contiguous()` runs one cache-blocked loop on one thread, about ten times slower on spectra.
+    Inputs that autograd must follow (the convolutions' spectra never are) take that plain path."""
+    if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
         return x.t().contiguous()
     rows, cols = x.shape
     out = x.new_empty(cols, rows)

@@ -121,16 +121,24 @@ def test_blocks_on_an_accelerator_are_as_large_as_memory_allows():
 
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("shape", [(3, 1000), (1000, 3), (300, 300), (1, 1), (5, 2600)])
-def test_tiled_transpose_equals_the_plain_one(shape, threads):
-    """Tiles copied on one thread or spread over several ((5, 2600) has 11 tiles: uneven shares)."""
+@pytest.mark.parametrize("context", ["grad", "inference"])
+def test_tiled_transpose_equals_the_plain_one(shape, threads, context):
+    """Tiles copied on one thread or spread over several ((5, 2600) has 11 tiles: uneven shares); the workers
+    follow the caller's inference mode (an inference tensor takes no in-place copy outside it) and autograd
+    still sees the transpose of an input that needs a gradient."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        x = torch.randn(*shape, dtype=torch.complex64)
-        out = fftconv._transposed(x)
+        x = torch.randn(*shape, dtype=torch.complex64, requires_grad=context == "grad")
+        with torch.inference_mode(context == "inference"):
+            out = fftconv._transposed(x)
     finally:
         torch.set_num_threads(before)
     assert out.is_contiguous() and torch.equal(out, x.t())
+    if context == "grad":
+        probe = torch.randn(out.shape, dtype=torch.complex64)
+        (grad,) = torch.autograd.grad((out * probe.conj()).real.sum(), x)
+        torch.testing.assert_close(grad, probe.t())
 
 
 def _transpose_in_child(queue):
