@@ -62,14 +62,15 @@ def _copy_in_parallel(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     list(pool.map(_copy_tiles, shares, [torch.is_inference_mode_enabled()] * len(shares)))
 
 
-def _transposed(x: torch.Tensor) -> torch.Tensor:
-    """Contiguous transpose of a contiguous 2-D tensor. On the CPU it copies tiles across the long axis, in
-    parallel: `x.t().contiguous()` runs one cache-blocked loop on one thread, about ten times slower on spectra.
-    Inputs that autograd must follow (the convolutions' spectra never are) take that plain path."""
+def _transposed(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Transpose of a 2-D tensor with unit column stride, into `out` (same) or a new contiguous tensor. On the
+    CPU it copies tiles across the long axis, in parallel: `x.t().contiguous()` runs one cache-blocked loop on
+    one thread, about ten times slower on spectra. Inputs that autograd must follow (the convolutions' spectra
+    never are) take that plain path."""
     if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
-        return x.t().contiguous()
+        return x.t().contiguous() if out is None else out.copy_(x.t())
     rows, cols = x.shape
-    out = x.new_empty(cols, rows)
+    out = x.new_empty(cols, rows) if out is None else out
     if cols >= rows:
         pairs = [(out[s:s + _TILE], x[:, s:s + _TILE].t()) for s in range(0, cols, _TILE)]
     else:
@@ -85,10 +86,29 @@ def _to_frequency_major(spec: torch.Tensor) -> torch.Tensor:
     return _transposed(spec.reshape(P * Q, F)).view(F, P, Q)
 
 
+# Whole-input temporaries (2L padding, spectra, their transposes) are fresh memory that the OS maps and zeroes
+# page by page on every call; the two conversions below go a few rows of P at a time through small buffers.
+
+def _frequency_major_spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
+    """x: (P, Q, L) → rfft over 2L points as contiguous (F, P, Q)."""
+    P, Q, _ = x.shape
+    out = x.new_empty(length + 1, P, Q, dtype=x.dtype.to_complex())
+    blocks = _blocks(P, Q, length, _DEPTHWISE_BLOCK_BYTES, x.device)
+    padded = x.new_zeros(blocks[0].stop - blocks[0].start, Q, 2 * length)
+    for blk in blocks:
+        part = padded[:blk.stop - blk.start]
+        part[..., :length].copy_(x[blk])
+        _transposed(torch.fft.rfft(part).flatten(0, 1), out=out[:, blk].flatten(1))
+    return out
+
+
 def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tensor:
-    """(F, P, Q) → (P, Q, L): back to channel-major by a 2-D transpose, then irfft cropped to L."""
+    """(F, P, Q) → contiguous (P, Q, L): back to channel-major by 2-D transposes, then irfft cropped to L."""
     F, P, Q = spec.shape
-    return _causal(_transposed(spec.reshape(F, P * Q)), length).reshape(P, Q, length)
+    out = spec.real.new_empty(P, Q, length)
+    for blk in _blocks(P, Q, length, _DEPTHWISE_BLOCK_BYTES, spec.device):
+        out[blk] = _causal(_transposed(spec[:, blk].flatten(1)), length).unflatten(0, (-1, Q))
+    return out
 
 
 def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int):
@@ -143,7 +163,7 @@ class _FullConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, make_kernels, *operands):
         length, out_channels = u.shape[-1], operands[0].shape[0]
-        spec_u = _to_frequency_major(_spectrum(u, length))                    # (F, B, X)
+        spec_u = _frequency_major_spectrum(u, length)                          # (F, B, X)
         ctx.make_kernels = make_kernels
         ctx.save_for_backward(spec_u, *operands)
         spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], out_channels)  # (F, B, D)
@@ -156,7 +176,7 @@ class _FullConv(torch.autograd.Function):
     def backward(ctx, grad):
         spec_u, *operands = ctx.saved_tensors
         length, out_channels = grad.shape[-1], operands[0].shape[0]
-        spec_g = _to_frequency_major(_spectrum(grad, length))                 # (F, B, D)
+        spec_g = _frequency_major_spectrum(grad, length)                       # (F, B, D)
         conj_g, conj_u = torch.conj_physical(spec_g), torch.conj_physical(spec_u)
         conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
         to_operands = any(ctx.needs_input_grad[2:])
@@ -238,7 +258,7 @@ def spectrum_conv(u: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
     reaches the kernel."""
     length = u.shape[-1]
     with torch.autocast(u.device.type, enabled=False):
-        spec_u = _spectrum(u.to(spec.real.dtype), length)                     # (B, X, F)
+        u = u.to(spec.real.dtype)
         if spec.dim() == 2:
-            return _causal(spec_u * spec, length)
-        return _causal_from_frequency_major(torch.bmm(_to_frequency_major(spec_u), spec), length)
+            return _causal(_spectrum(u, length) * spec, length)
+        return _causal_from_frequency_major(torch.bmm(_frequency_major_spectrum(u, length), spec), length)
