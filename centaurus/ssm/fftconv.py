@@ -154,6 +154,36 @@ class _DepthwiseConv(torch.autograd.Function):
         return grad_u, _causal(spec_grad_k, length)
 
 
+class _KernelBlockBuffers:
+    """The buffers of one block of full kernels (zero-padded kernels, spectra, their transposes), kept from block
+    to block of a call: fresh buffers of this size are mapped from the OS and zeroed page by page on first touch."""
+
+    def __init__(self):
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def _get(self, name: str, like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        if name not in self._buffers or self._buffers[name].shape != shape:  # the last block may be smaller
+            self._buffers[name] = like.new_zeros(shape, dtype=dtype)         # zeros: the 2L padding stays zero
+        return self._buffers[name]
+
+    def spectra(self, kernels: torch.Tensor, length: int) -> torch.Tensor:
+        """kernels (d, X, L) → their rfft over 2L points, frequency-major (F, d, X)."""
+        d, X, _ = kernels.shape
+        padded = self._get("padded", kernels, (d, X, 2 * length), kernels.dtype)
+        padded[..., :length].copy_(kernels)
+        spec = self._get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
+        torch.fft.rfft(padded, out=spec)
+        major = self._get("frequency-major", spec, (length + 1, d * X), spec.dtype)
+        return _transposed(spec.view(d * X, -1), out=major).view(-1, d, X)
+
+    def causal(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Frequency-major spectra (F, d, X) → (d, X, L), as `_causal_from_frequency_major`."""
+        F, d, X = spec.shape
+        major = _transposed(spec.view(F, d * X), out=self._get("channel-major", spec, (d * X, F), spec.dtype))
+        time = self._get("time", spec, (d * X, 2 * length), spec.real.dtype)
+        return torch.fft.irfft(major, n=2 * length, out=time)[:, :length].view(d, X, length)
+
+
 class _FullConv(torch.autograd.Function):
     """y[b, d] = Σ_x k[d, x] * u[b, x] with kernels k = make_kernels(*operands), made one block of output
     channels at a time: only one block's kernels and spectra exist at once, and backward remakes each block
@@ -167,8 +197,9 @@ class _FullConv(torch.autograd.Function):
         ctx.make_kernels = make_kernels
         ctx.save_for_backward(spec_u, *operands)
         spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], out_channels)  # (F, B, D)
+        buffers = _KernelBlockBuffers()
         for blk in _blocks(out_channels, u.shape[1], length, _BLOCK_BYTES, u.device):
-            spec_k = _to_frequency_major(_spectrum(make_kernels(*(o[blk] for o in operands)), length))  # (F, d, X)
+            spec_k = buffers.spectra(make_kernels(*(o[blk] for o in operands)), length)  # (F, d, X)
             spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
         return _causal_from_frequency_major(spec_y, length)
 
@@ -181,15 +212,16 @@ class _FullConv(torch.autograd.Function):
         conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
         to_operands = any(ctx.needs_input_grad[2:])
         grads = [torch.zeros_like(o) for o in operands] if to_operands else [None] * len(operands)
+        buffers = _KernelBlockBuffers()
         for blk in _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES, grad.device):
             with torch.enable_grad():
                 parts = [o[blk].detach().requires_grad_() for o in operands]
                 k = ctx.make_kernels(*parts)                                  # (d, X, L)
-            spec_k = _to_frequency_major(_spectrum(k.detach(), length))        # (F, d, X)
+            spec_k = buffers.spectra(k.detach(), length)                      # (F, d, X)
             if conj_grad_u is not None:  # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): never conjugate the kernels
                 conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
-            if to_operands:
-                grad_k = _causal_from_frequency_major(torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u), length)
+            if to_operands:  # the kernel spectra's buffer is free again: their gradient goes there
+                grad_k = buffers.causal(torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u, out=spec_k), length)
                 for whole, part in zip(grads, torch.autograd.grad(k, parts, grad_k)):
                     whole[blk] = part
         grad_u = None if conj_grad_u is None else _causal_from_frequency_major(conj_grad_u.conj_physical_(), length)
