@@ -86,6 +86,18 @@ def _to_frequency_major(spec: torch.Tensor) -> torch.Tensor:
     return _transposed(spec.reshape(P * Q, F)).view(F, P, Q)
 
 
+def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int, dim: int = 1):
+    """(blk, rfft over 2L points of x's slice blk along `dim`) per block, zero-padded through one reused
+    buffer: rfft's own padding zero-fills a fresh 2L buffer on every call."""
+    shape = list(x.shape[:-1]) + [2 * length]
+    shape[dim] = blocks[0].stop - blocks[0].start
+    padded = x.new_zeros(shape)
+    for blk in blocks:
+        part = padded.narrow(dim, 0, blk.stop - blk.start)
+        part[..., :length].copy_(x.narrow(dim, blk.start, blk.stop - blk.start))
+        yield blk, torch.fft.rfft(part)
+
+
 # Whole-input temporaries (2L padding, spectra, their transposes) are fresh memory that the OS maps and zeroes
 # page by page on every call; the two conversions below go a few rows of P at a time through small buffers.
 
@@ -94,11 +106,8 @@ def _frequency_major_spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
     P, Q, _ = x.shape
     out = x.new_empty(length + 1, P, Q, dtype=x.dtype.to_complex())
     blocks = _blocks(P, Q, length, _DEPTHWISE_BLOCK_BYTES, x.device)
-    padded = x.new_zeros(blocks[0].stop - blocks[0].start, Q, 2 * length)
-    for blk in blocks:
-        part = padded[:blk.stop - blk.start]
-        part[..., :length].copy_(x[blk])
-        _transposed(torch.fft.rfft(part).flatten(0, 1), out=out[:, blk].flatten(1))
+    for blk, spec in _block_spectra(x, blocks, length, dim=0):
+        _transposed(spec.flatten(0, 1), out=out[:, blk].flatten(1))
     return out
 
 
@@ -109,16 +118,6 @@ def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tenso
     for blk in _blocks(P, Q, length, _DEPTHWISE_BLOCK_BYTES, spec.device):
         out[blk] = _causal(_transposed(spec[:, blk].flatten(1)), length).unflatten(0, (-1, Q))
     return out
-
-
-def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int):
-    """(blk, rfft of x[:, blk] over 2L points) per block, zero-padded through one reused buffer: rfft's own
-    padding zero-fills a fresh 2L buffer on every call."""
-    padded = x.new_zeros(x.shape[0], blocks[0].stop - blocks[0].start, 2 * length)
-    for blk in blocks:
-        part = padded[:, :blk.stop - blk.start]
-        part[..., :length].copy_(x[:, blk])
-        yield blk, torch.fft.rfft(part)
 
 
 class _DepthwiseConv(torch.autograd.Function):

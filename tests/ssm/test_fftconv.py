@@ -45,6 +45,23 @@ def test_full_conv_is_blocked_over_output_channels(monkeypatch):
     torch.testing.assert_close((y2, gu2, gk2), (y, gu, gk))
 
 
+def test_full_conv_converts_batch_items_a_few_at_a_time(monkeypatch):
+    """Input spectra and outputs go through small buffers, a few batch items at a time (here inputs 4 + 3,
+    outputs 3 + 3 + 1): no change to the result or its gradients."""
+    g = torch.Generator().manual_seed(7)
+    u = torch.randn(7, 3, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(4, 3, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    y = fft_conv(u, k)
+    gu, gk = torch.autograd.grad(y.square().sum(), (u, k))
+    monkeypatch.setattr(fftconv, "_DEPTHWISE_BLOCK_BYTES", 3 * 4 * 21 * 8)  # three batch items of 4 outputs
+    assert [b.stop - b.start for b in fftconv._blocks(7, 4, 20, fftconv._DEPTHWISE_BLOCK_BYTES, CPU)] == [3, 3, 1]
+    y2 = fft_conv(u, k)
+    gu2, gk2 = torch.autograd.grad(y2.square().sum(), (u, k))
+    torch.testing.assert_close((y2, gu2, gk2), (y, gu, gk))
+    torch.testing.assert_close(y2, _direct(u, k), rtol=1e-10, atol=1e-10)
+    assert y2.is_contiguous()
+
+
 def test_fft_conv_stays_fp32_under_autocast():
     u, k = torch.randn(2, 3, 16), torch.randn(3, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
