@@ -26,8 +26,15 @@ def _spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
     return torch.fft.rfft(x, n=2 * length)
 
 
-def _causal(spec: torch.Tensor, length: int) -> torch.Tensor:
-    return torch.fft.irfft(spec, n=2 * length)[..., :length]
+def _causal(spec: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    return torch.fft.irfft(spec, n=2 * length, out=out)[..., :length]
+
+
+def _padded_spectrum(padded: torch.Tensor, x: torch.Tensor, length: int, out: torch.Tensor | None = None):
+    """rfft over 2L points of x (…, L), through `padded` (…, 2L), a reused buffer whose second half stays zero:
+    rfft's own padding zero-fills a fresh 2L buffer on every call."""
+    padded[..., :length].copy_(x)
+    return torch.fft.rfft(padded, out=out)
 
 
 def _blocks(channels: int, spectra: int, length: int, budget: int, device: torch.device):
@@ -87,15 +94,13 @@ def _to_frequency_major(spec: torch.Tensor) -> torch.Tensor:
 
 
 def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int, dim: int = 1):
-    """(blk, rfft over 2L points of x's slice blk along `dim`) per block, zero-padded through one reused
-    buffer: rfft's own padding zero-fills a fresh 2L buffer on every call."""
+    """(blk, rfft over 2L points of x's slice blk along `dim`) per block, through one `_padded_spectrum` buffer."""
     shape = list(x.shape[:-1]) + [2 * length]
     shape[dim] = blocks[0].stop - blocks[0].start
     padded = x.new_zeros(shape)
     for blk in blocks:
         part = padded.narrow(dim, 0, blk.stop - blk.start)
-        part[..., :length].copy_(x.narrow(dim, blk.start, blk.stop - blk.start))
-        yield blk, torch.fft.rfft(part)
+        yield blk, _padded_spectrum(part, x.narrow(dim, blk.start, blk.stop - blk.start), length)
 
 
 # Whole-input temporaries (2L padding, spectra, their transposes) are fresh memory that the OS maps and zeroes
@@ -169,9 +174,8 @@ class _KernelBlockBuffers:
         """kernels (d, X, L) → their rfft over 2L points, frequency-major (F, d, X)."""
         d, X, _ = kernels.shape
         padded = self._get("padded", kernels, (d, X, 2 * length), kernels.dtype)
-        padded[..., :length].copy_(kernels)
         spec = self._get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
-        torch.fft.rfft(padded, out=spec)
+        _padded_spectrum(padded, kernels, length, out=spec)
         major = self._get("frequency-major", spec, (length + 1, d * X), spec.dtype)
         return _transposed(spec.view(d * X, -1), out=major).view(-1, d, X)
 
@@ -180,7 +184,7 @@ class _KernelBlockBuffers:
         F, d, X = spec.shape
         major = _transposed(spec.view(F, d * X), out=self._get("channel-major", spec, (d * X, F), spec.dtype))
         time = self._get("time", spec, (d * X, 2 * length), spec.real.dtype)
-        return torch.fft.irfft(major, n=2 * length, out=time)[:, :length].view(d, X, length)
+        return _causal(major, length, out=time).view(d, X, length)
 
 
 class _FullConv(torch.autograd.Function):
