@@ -21,7 +21,15 @@ from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
-from .frontend import HOP, N_FFT, ClassifierSpec, classifier_config, frontend_latency, with_frontend
+from .frontend import (
+    HOP,
+    N_FFT,
+    ClassifierSpec,
+    classifier_config,
+    frontend_config,
+    frontend_latency,
+    with_frontend,
+)
 from .lm import CharNgram, lm_scorer
 
 
@@ -178,13 +186,13 @@ class ASRTask:
         return samples // self.ratio
 
     def model_config(self) -> dict:
-        return {"frontend": self.model_spec.frontend,
+        return {**frontend_config(self.model_spec),
                 "classifier": classifier_config(self.model_spec, num_classes=self.tokenizer.classes),
                 "tokenizer": self.tokenizer.config()}
 
     def build_model(self) -> StreamingSequential:
         config = self.model_config()
-        return with_frontend(config["frontend"], CTCEncoder(ClassifierConfig(**config["classifier"]), self.tokenizer))
+        return with_frontend(config, CTCEncoder(ClassifierConfig(**config["classifier"]), self.tokenizer))
 
     def latency_samples(self, model) -> int:
         return frontend_latency(model)

@@ -54,6 +54,42 @@ class LogMel(StreamingModule):
         return self._frames(x), x[..., count * self.hop:]
 
 
+class SpecAugmentSpec(Strict):
+    """SpecAugment (Park et al., 2019) on the normalised log-mel frames: per example, `freq_masks` bands of up
+    to `freq_width` mel bins and `time_masks` spans of up to `time_width` frames (and at most `time_fraction` of
+    the batch's frames) are set to 0, the per-band mean after the front end's BatchNorm."""
+
+    freq_masks: int = Field(2, ge=0)
+    freq_width: int = Field(8, ge=0)
+    time_masks: int = Field(2, ge=0)
+    time_width: int = Field(40, ge=0)
+    time_fraction: float = Field(0.2, ge=0, le=1)
+
+
+class SpecAugment(StreamingModule):
+    """(B, F, T) → (B, F, T): random masks in training mode, the identity in eval mode and when streaming."""
+
+    def __init__(self, spec: SpecAugmentSpec):
+        super().__init__()
+        self.spec = spec
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        return None
+
+    def forward_full(self, x):
+        if not self.training:
+            return x
+        spec = self.spec
+        for _ in range(spec.freq_masks):
+            x = AF.mask_along_axis_iid(x, spec.freq_width, 0.0, axis=1)
+        for _ in range(spec.time_masks):
+            x = AF.mask_along_axis_iid(x, spec.time_width, 0.0, axis=2, p=spec.time_fraction)
+        return x
+
+    def forward_chunk(self, x, state):
+        return x, state
+
+
 HOP = 160
 N_FFT = 400
 N_MELS = 40
@@ -80,24 +116,37 @@ class ClassifierSpec(Strict):
     projection_init: Literal["reference", "random"] = "reference"
     dt_min: float = Field(1e-3, gt=0)
     dt_max: float = Field(1e-1, gt=0)
+    spec_augment: SpecAugmentSpec | None = None  # training-time masking of the log-mel frames
 
     @model_validator(mode="after")
     def _ffn_needs_residual(self):
         if self.ffn and not self.residual:
             raise ValueError("ffn adds a feed-forward block after each residual SSM block; it needs residual: true")
+        if self.spec_augment is not None and self.frontend != "logmel":
+            raise ValueError("spec_augment masks log-mel frames; it needs frontend: logmel")
         return self
 
 
 def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:
     """`ClassifierConfig` fields from a KWS/ASR model section: `in_channels` follows the front end."""
-    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - {"frontend"})
+    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - {"frontend", "spec_augment"})
     return dict(in_channels=N_MELS if spec.frontend == "logmel" else 1, num_classes=num_classes, **fields)
 
 
-def with_frontend(frontend: str, network: StreamingModule) -> StreamingSequential:
-    """`network` behind the named front end ('raw' passes the waveform through). Log-mel values sit far
-    from zero; a per-band BatchNorm (pointwise in time, so still causal) brings them to unit scale."""
-    first = [LogMel(n_fft=N_FFT, hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)] if frontend == "logmel" else []
+def frontend_config(spec: ClassifierSpec) -> dict:
+    """The front-end part of a KWS/ASR model config (stored in checkpoints)."""
+    masks = spec.spec_augment
+    return {"frontend": spec.frontend, "spec_augment": None if masks is None else masks.model_dump()}
+
+
+def with_frontend(config: dict, network: StreamingModule) -> StreamingSequential:
+    """`network` behind the front end of a model `config` ('raw' passes the waveform through). Log-mel values
+    sit far from zero; a per-band BatchNorm (pointwise in time, so still causal) brings them to unit scale."""
+    if config["frontend"] != "logmel":
+        return StreamingSequential(network)
+    first = [LogMel(n_fft=N_FFT, hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)]
+    if config.get("spec_augment") is not None:  # checkpoints written before SpecAugment existed lack the key
+        first.append(SpecAugment(SpecAugmentSpec(**config["spec_augment"])))
     return StreamingSequential(*first, network)
 
 

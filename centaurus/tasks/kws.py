@@ -17,7 +17,7 @@ from centaurus.layers import StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
-from .frontend import ClassifierSpec, classifier_config, frontend_latency, with_frontend
+from .frontend import ClassifierSpec, classifier_config, frontend_config, frontend_latency, with_frontend
 from .plots import plot_confusion
 
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}
@@ -49,7 +49,7 @@ class KWSTask:
         self.classes = task_classes(data.task)
 
     def model_config(self) -> dict:
-        return {"frontend": self.model_spec.frontend,
+        return {**frontend_config(self.model_spec),
                 "classifier": classifier_config(self.model_spec, num_classes=len(self.classes))}
 
     def adopt(self, model_config: dict) -> None:
@@ -57,7 +57,7 @@ class KWSTask:
 
     def build_model(self) -> StreamingSequential:
         config = self.model_config()
-        return with_frontend(config["frontend"], CentaurusClassifier(ClassifierConfig(**config["classifier"])))
+        return with_frontend(config, CentaurusClassifier(ClassifierConfig(**config["classifier"])))
 
     def latency_samples(self, model) -> int:
         return frontend_latency(model)

@@ -44,3 +44,12 @@ def test_denoise_options_are_checked(override, message):
 def test_classifier_feed_forward_option_is_checked(override, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe(Path(__file__).parents[2] / "recipes" / "asr" / "offline.yaml", [override])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.frontend=raw", r"model: .*spec_augment .* needs frontend: logmel"),
+    ("model.spec_augment.time_fraction=1.5", r"model\.spec_augment\.time_fraction: Input should be less than"),
+])
+def test_spec_augment_options_are_checked(override, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(Path(__file__).parents[2] / "recipes" / "asr" / "offline.yaml", ["model.spec_augment={}", override])
