@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from centaurus.data import LibriSpeech, SpeechCommands, VoiceBankDemand, list_pairs, list_utterances
-from centaurus.data.builders.asr import build_asr
+from centaurus.data import LibriSpeech, SpeechCommands, VoiceBankDemand, list_pairs, list_utterances, normalize_text
+from centaurus.data.builders.asr import LM_TEXT, build_asr
 from centaurus.data.builders.common import ToolMissing, require
 from centaurus.data.builders.denoise import active_level, build_denoise, mix_at_snr
 from centaurus.data.builders.kws import build_kws
@@ -40,6 +40,11 @@ def test_asr_tiny_and_deterministic(tmp_path):
     assert len({s for group in speakers for s in group}) == 3
     wav, text = LibriSpeech(tmp_path / "a", splits=("dev-clean",))[0]
     assert wav.shape[0] > 8000 and text
+    lines = (tmp_path / "a" / LM_TEXT).read_text().splitlines()
+    lm_text = {normalize_text(line) for line in lines}
+    held = {u.text for s in ("dev-clean", "test-clean") for u in list_utterances(tmp_path / "a", split=s)}
+    train = {u.text for u in list_utterances(tmp_path / "a", split="train-clean-100")}
+    assert train <= lm_text and not held & lm_text and len(lines) == a["lm_text_sentences"] > 1000
 
 
 def test_denoise_tiny(tmp_path):

@@ -2,7 +2,8 @@
 
 Each speaker is one `<speaker>/<chapter>` folder; train-clean-100, dev-clean and test-clean hold disjoint
 speakers and disjoint sentences. Transcripts are written upper-case as in LibriSpeech and normalise to
-letters, apostrophe and space.
+letters, apostrophe and space. Like LibriSpeech's separate LM corpus, `librispeech-lm-norm.txt` holds text
+for language models: every usable sentence except those of dev-clean and test-clean.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from centaurus.errors import DatasetError
 
 WORDNET = Path("/usr/share/wordnet")
 SPLITS = ("train-clean-100", "dev-clean", "test-clean")
+LM_TEXT = "librispeech-lm-norm.txt"
 # Only sentences whose every character is spoken as written, so the audio matches the normalised text.
 _SPEAKABLE = re.compile(r"[A-Za-z][A-Za-z' ,;:.!?-]*")
 
@@ -90,6 +92,9 @@ def build_asr(out_dir: str | Path, *, speakers: int = 40, utterances: int = 25, 
         chosen = tuple(sentences[i * utterances:(i + 1) * utterances])
         jobs.append(_ChapterJob(voice, out / split / str(speaker) / str(chapter), speaker, chapter, chosen))
     seconds = parallel_map(_read_chapter, jobs, workers=workers, description="asr: speakers")
+    held_sentences = 2 * n_held * utterances  # the dev and test speakers read the first sentences
+    lm_text = [normalize_text(text).upper() for text in sentences[held_sentences:]]
+    (out / LM_TEXT).write_text("".join(f"{line}\n" for line in lm_text))
     per_split = {s: {"clips": 0, "hours": 0.0, "speakers": []} for s in SPLITS}
     for job, sec, split in zip(jobs, seconds, split_of):
         per_split[split]["clips"] += len(job.sentences)
@@ -100,7 +105,7 @@ def build_asr(out_dir: str | Path, *, speakers: int = 40, utterances: int = 25, 
         "sample_rate": SAMPLE_RATE, "splits": per_split,
         "voices": {job.speaker: f"{job.voice.engine}:{job.voice.name} pitch={job.voice.pitch} "
                                 f"tempo={job.voice.tempo}" for job in jobs},
-        "clips": speakers * utterances, "hours": sum(seconds) / 3600,
+        "clips": speakers * utterances, "hours": sum(seconds) / 3600, "lm_text_sentences": len(lm_text),
         "build_seconds": round(time.perf_counter() - start, 1),
         "sources": [
             {"name": "WordNet 3.0 example sentences (wordnet-base)", "licence": "WordNet licence (BSD-like)"},
