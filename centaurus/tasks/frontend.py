@@ -119,7 +119,7 @@ class ClassifierSpec(Strict):
     spec_augment: SpecAugmentSpec | None = None  # training-time masking of the log-mel frames
 
     @model_validator(mode="after")
-    def _ffn_needs_residual(self):
+    def _check_options(self):
         if self.ffn and not self.residual:
             raise ValueError("ffn adds a feed-forward block after each residual SSM block; it needs residual: true")
         if self.spec_augment is not None and self.frontend != "logmel":
@@ -145,7 +145,7 @@ def with_frontend(config: dict, network: StreamingModule) -> StreamingSequential
     if config["frontend"] != "logmel":
         return StreamingSequential(network)
     first = [LogMel(n_fft=N_FFT, hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)]
-    if config.get("spec_augment") is not None:  # checkpoints written before SpecAugment existed lack the key
+    if config["spec_augment"] is not None:
         first.append(SpecAugment(SpecAugmentSpec(**config["spec_augment"])))
     return StreamingSequential(*first, network)
 
