@@ -16,11 +16,11 @@ from centaurus.data.speech_commands import (
     task_classes,
 )
 from centaurus.data.text import CHARACTERS, VOCAB, Tokenizer, decode_indices, encode_text, normalize_text
-from centaurus.data.voicebank import PairItem, VoiceBankDemand, list_pairs
+from centaurus.data.voicebank import PairItem, VoiceBankDemand, list_pairs, noise_labels
 
 __all__ = [
     "CHARACTERS", "SC10_WORDS", "SC12_CLASSES", "SC35_WORDS", "VOCAB", "Augment", "AugmentConfig", "ClipItem",
     "LibriSpeech", "Manifest", "ManifestDataset", "ManifestRow", "PairItem", "SpeechCommands", "Tokenizer", "Utterance",
     "VoiceBankDemand", "decode_indices", "encode_text", "fit_clip", "list_items", "list_pairs", "list_utterances",
-    "normalize_text", "read_manifest", "simulate_rir", "task_classes",
+    "noise_labels", "normalize_text", "read_manifest", "simulate_rir", "task_classes",
 ]

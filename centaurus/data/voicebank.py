@@ -18,6 +18,7 @@ FOLDERS = {
     "train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),
     "test": ("clean_testset_wav", "noisy_testset_wav"),
 }
+LOGS = {"train": "log_trainset.txt", "test": "log_testset.txt"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,16 @@ def list_pairs(root: str | Path, *, split: str) -> list[PairItem]:
         side = clean_dir if unpaired[0] in clean else noisy_dir
         raise DatasetError(f"{side / unpaired[0]}: has no partner of the same name in the other folder")
     return [PairItem(noisy_dir / n, clean_dir / n) for n in sorted(clean)]
+
+
+def noise_labels(root: str | Path, *, split: str) -> dict[str, str]:
+    """{file stem: noise name} from the split's log (`<name> <noise> <snr>` per line, as the corpus ships it);
+    empty where the root has no log."""
+    path = Path(root) / LOGS[split]
+    if not path.is_file():
+        return {}
+    return {fields[0]: fields[1] for line in path.read_text(errors="replace").splitlines()
+            if len(fields := line.split()) >= 2}
 
 
 class VoiceBankDemand(Dataset):

@@ -16,7 +16,7 @@ from pydantic import Field
 from pystoi import stoi
 
 from centaurus.audio import SAMPLE_RATE
-from centaurus.data import VoiceBankDemand
+from centaurus.data import VoiceBankDemand, noise_labels
 from centaurus.data.augment import random_eq
 from centaurus.models import CentaurusHourglass, HourglassConfig
 
@@ -67,6 +67,10 @@ class _Split(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.base[self.indices[i]]
+
+    @property
+    def items(self):
+        return [self.base.items[i] for i in self.indices]
 
 
 def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -154,26 +158,41 @@ class DenoiseTask:
 
     @torch.no_grad()
     def evaluate(self, model, split, *, device, batch_size):
+        """Mean scores of the enhanced and the noisy input; also per noise type (`by_noise`) where the corpus's
+        log names the noise of every file."""
         model.eval()
         pairs = self._pairs(split)
-        scores = {k: [] for k in ("pesq_wb", "pesq_nb", "stoi", "si_sdr")}
-        baseline = {k: [] for k in scores}
-        example = None
+        rows, example = [], None
         for noisy, clean in pairs:
             enhanced = self.enhance(model, noisy, device=device)
-            for out, wav in ((scores, enhanced), (baseline, noisy)):
-                for key, value in speech_scores(clean.numpy(), wav.numpy()).items():
-                    out[key].append(value)
+            rows.append((speech_scores(clean.numpy(), enhanced.numpy()), speech_scores(clean.numpy(), noisy.numpy())))
             example = example or {"noisy": noisy.numpy(), "enhanced": enhanced.numpy(), "clean": clean.numpy()}
-        metrics = {k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()}
-        metrics.update({f"noisy_{k}": float(np.mean(v)) if v else float("nan") for k, v in baseline.items()})
-        metrics["examples"] = len(pairs)
-        return {"metrics": metrics, "_example": example}
+        report = {"metrics": _mean_scores(rows), "_example": example}
+        labels = noise_labels(self.data.root, split="test" if split == "test" else "train")
+        noises = [labels.get(item.noisy.stem) for item in pairs.items]
+        if noises and all(noises):
+            report["by_noise"] = {noise: _mean_scores([r for r, n in zip(rows, noises) if n == noise])
+                                  for noise in sorted(set(noises))}
+        return report
 
     def plots(self, report, out_dir) -> list[Path]:
         if not report.get("_example"):
             return []
         return [plot_spectrograms(report["_example"], Path(out_dir) / "spectrograms.png", sample_rate=SAMPLE_RATE)]
+
+
+SCORES = ("pesq_wb", "pesq_nb", "stoi", "si_sdr")
+
+
+def _mean_scores(rows: list[tuple[dict, dict]]) -> dict[str, float]:
+    """Each score's mean over the utterances that have it (PESQ skips some), for the enhanced speech and, as
+    `noisy_<score>`, for the input; plus the utterance count."""
+    means = {}
+    for prefix, side in (("", 0), ("noisy_", 1)):
+        for key in SCORES:
+            values = [row[side][key] for row in rows if key in row[side]]
+            means[prefix + key] = float(np.mean(values)) if values else float("nan")
+    return {**means, "examples": len(rows)}
 
 
 def speech_scores(clean: np.ndarray, wav: np.ndarray) -> dict[str, float]:

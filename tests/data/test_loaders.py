@@ -91,6 +91,12 @@ def test_voicebank_pairs_resampled(vb_root):
         voicebank.list_pairs(vb_root / "noisy_testset_wav", split="train")
 
 
+def test_voicebank_noise_labels(vb_root):
+    assert voicebank.noise_labels(vb_root, split="test") == {}  # no log: nothing to group by
+    (vb_root / "log_testset.txt").write_text("p200_000 cafeteria 2.5\np200_001 bus 17.5\n\n")
+    assert voicebank.noise_labels(vb_root, split="test") == {"p200_000": "cafeteria", "p200_001": "bus"}
+
+
 @pytest.fixture
 def ls_root(tmp_path):
     root = tmp_path / "LibriSpeech"

@@ -50,6 +50,7 @@ def test_denoise_tiny_run_learns_and_beats_noisy_input(tmp_path):
     saved = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert saved["metrics"]["examples"] == 3 and saved["metrics"]["pesq_nb"] == report["metrics"]["pesq_nb"]
     assert saved["metrics"]["pesq_nb"] > saved["metrics"]["noisy_pesq_nb"], saved["metrics"]
+    assert saved["by_noise"] == {"white": saved["metrics"]}  # the log names one noise for all three files
     assert (tmp_path / "eval" / "spectrograms.png").stat().st_size > 1000
     assert model_info(result.last_checkpoint)["latency_samples"] == 4 * 4 - 1
 

@@ -46,7 +46,8 @@ def make_kws(root: Path, *, train: int = 8, held_out: int = 4, seed: int = 0) ->
 
 
 def make_denoise(root: Path, *, train: int = 12, test: int = 3, samples: int = 8192, seed: int = 0) -> Path:
-    """VoiceBank+DEMAND layout at 16 kHz: clean harmonic notes, noisy = clean + white noise at ~5 dB SNR."""
+    """VoiceBank+DEMAND layout at 16 kHz: clean harmonic notes, noisy = clean + white noise at ~5 dB SNR, and
+    the logs that name each file's noise."""
     rng = np.random.default_rng(seed)
     for split, count, (clean_dir, noisy_dir) in (
             ("train", train, ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav")),
@@ -59,6 +60,7 @@ def make_denoise(root: Path, *, train: int = 12, test: int = 3, samples: int = 8
             name = f"p{i % 4}_{split}{i:03d}.wav"
             _write(root / clean_dir / name, clean)
             _write(root / noisy_dir / name, clean + noise)
+        (root / f"log_{split}set.txt").write_text("".join(f"p{i % 4}_{split}{i:03d} white 5.0\n" for i in range(count)))
     return root
 
 
