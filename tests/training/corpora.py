@@ -52,15 +52,15 @@ def make_denoise(root: Path, *, train: int = 12, test: int = 3, samples: int = 8
     for split, count, (clean_dir, noisy_dir) in (
             ("train", train, ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav")),
             ("test", test, ("clean_testset_wav", "noisy_testset_wav"))):
-        for i in range(count):
+        names = [f"p{i % 4}_{split}{i:03d}" for i in range(count)]
+        for name in names:
             f0 = rng.uniform(150, 300)
             clean = sum(_tone(f0 * h, samples, rng) / h for h in (1, 2, 3)) * 0.3
             noise = rng.standard_normal(samples)
             noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2) / 10 ** 0.5)
-            name = f"p{i % 4}_{split}{i:03d}.wav"
-            _write(root / clean_dir / name, clean)
-            _write(root / noisy_dir / name, clean + noise)
-        (root / f"log_{split}set.txt").write_text("".join(f"p{i % 4}_{split}{i:03d} white 5.0\n" for i in range(count)))
+            _write(root / clean_dir / f"{name}.wav", clean)
+            _write(root / noisy_dir / f"{name}.wav", clean + noise)
+        (root / f"log_{split}set.txt").write_text("".join(f"{name} white 5.0\n" for name in names))
     return root
 
 

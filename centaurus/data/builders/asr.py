@@ -92,8 +92,8 @@ def build_asr(out_dir: str | Path, *, speakers: int = 40, utterances: int = 25, 
         chosen = tuple(sentences[i * utterances:(i + 1) * utterances])
         jobs.append(_ChapterJob(voice, out / split / str(speaker) / str(chapter), speaker, chapter, chosen))
     seconds = parallel_map(_read_chapter, jobs, workers=workers, description="asr: speakers")
-    held_sentences = 2 * n_held * utterances  # the dev and test speakers read the first sentences
-    lm_text = [normalize_text(text).upper() for text in sentences[held_sentences:]]
+    held = {text for job, split in zip(jobs, split_of) if split != "train-clean-100" for text in job.sentences}
+    lm_text = [normalize_text(text).upper() for text in sentences if text not in held]
     (out / LM_TEXT).write_text("".join(f"{line}\n" for line in lm_text))
     per_split = {s: {"clips": 0, "hours": 0.0, "speakers": []} for s in SPLITS}
     for job, sec, split in zip(jobs, seconds, split_of):
