@@ -5,9 +5,11 @@ h_m[l] = Σ_n w[m,n]·p_{m,n}^l. Three orders compute it:
 
 * kernel-first: assemble K[d,c,l] = Re Σ_{m,n} W_out[d,m] W_in[m,c] w[m,n] p^l, then one full FFT conv;
 * project-first: x = W_in u, a depthwise FFT conv of the M channels, then W_out x;
-* frequency: one multi-operand contraction 'bcf,mf,mc,dm->bdf' of the spectra, ordered by opt_einsum.
+* frequency: one multi-operand contraction 'bcf,mf,mc,dm->bdf' of the spectra, ordered by opt_einsum
+  (projections per frequency bin, or the C·D kernel spectra assembled from the M channel spectra).
 
-Costs count real flops of the FFTs, the kernel generation and the contractions, and depend on the length.
+Costs count real flops of the FFTs, the kernel generation and the contractions, and depend on the length;
+the frequency order's per-bin products count double, for the rate they run at.
 The choice is cached per (B, C, D, M, N, L, complex readout).
 """
 import functools
@@ -63,7 +65,9 @@ def choose_contraction(batch: int, in_channels: int, out_channels: int, channels
                      8 * B * Mr * F)
     path, info = opt_einsum.contract_path(FREQUENCY_EQUATION, (B, C, F), (Mr, F), (Mr, C), (D, Mr),
                                           shapes=True, optimize="optimal")
-    frequency = (8 * Mr * N * L + (B * C + Mr + B * D) * fft + 4 * float(info.opt_cost),
+    # opt_cost counts 2 per multiply-add, a complex one is 8 real flops: 4×. The per-bin products run at about half
+    # the FFTs' flop rate (benchmarks/contraction_orders.py), hence 8×.
+    frequency = (8 * Mr * N * L + (B * C + Mr + B * D) * fft + 8 * float(info.opt_cost),
                  8 * float(info.largest_intermediate))
     candidates = (("kernel-first", *kernel_first), ("project-first", *project_first),
                   ("frequency", *frequency))
@@ -108,11 +112,21 @@ def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: C
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
 def _frequency_contract(u, h, w_in, w_out, path):
+    """The frequency order in one of its two forms, as opt_einsum's path puts it: when the input spectrum meets
+    W_in first, project, filter and project per bin; otherwise assemble the (C, D) kernel spectra from the M
+    channel spectra, then one matrix product per bin. Spectra are frequency-major, so every product is one
+    contiguous matrix product or a batch of them: torch.einsum on the channel-major spectra left bmm batch
+    axes with unit stride, which CPU kernels loop over item by item (about 20 times slower)."""
     length = u.shape[-1]
     with torch.autocast(u.device.type, enabled=False):
         dtype = torch.float64 if u.dtype == torch.float64 else torch.float32
         cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
-        spec = opt_einsum.contract(FREQUENCY_EQUATION, _spectrum(u.to(dtype), length),
-                                   _spectrum(h.to(dtype), length), w_in.to(cplx), w_out.to(cplx),
-                                   optimize=list(path), backend="torch")
-        return _causal(spec, length)                                               # (B, D, L)
+        spec_u = _spectrum(u.to(dtype), length).permute(2, 0, 1).contiguous()          # (F, B, C)
+        spec_h = _spectrum(h.to(dtype), length).t()                                    # (F, M)
+        w_in, w_out = w_in.to(cplx), w_out.to(cplx)
+        if 0 in path[0]:
+            spec_y = ((spec_u @ w_in.t()) * spec_h[:, None]) @ w_out.t()               # (F, B, D)
+        else:
+            pair = (w_in[:, :, None] * w_out.t()[:, None]).flatten(1)                  # (M, C·D)
+            spec_y = torch.bmm(spec_u, (spec_h @ pair).view(-1, *w_in.shape[1:], w_out.shape[0]))
+        return _causal(spec_y.permute(1, 2, 0), length)                                # (B, D, L)

@@ -99,15 +99,16 @@ def test_chunked_equals_one_shot_and_step_equals_forward(mode, discretization, d
 
 @pytest.mark.parametrize("mode", MODES)
 def test_explicit_state_two_halves_equal_one_pass_with_gradients(mode):
-    layer = _perturbed(mode, J=2)
-    u = torch.randn(2, 3, 80, requires_grad=True)
+    # float64: in fp32 the LayerNorm over dws's three channels magnifies rounding to ~1e-5 where they nearly agree
+    layer = _perturbed(mode, J=2).double()
+    u = torch.randn(2, 3, 80, dtype=torch.float64, requires_grad=True)
     full = layer(u)
     first, state = layer(u[..., :33], None)
     second, _ = layer(u[..., 33:], state)
-    torch.testing.assert_close(torch.cat([first, second], -1), full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat([first, second], -1), full, rtol=1e-9, atol=1e-9)
     (g_full,) = torch.autograd.grad(full.square().sum(), u)
     (g_split,) = torch.autograd.grad(torch.cat([first, second], -1).square().sum(), u)
-    torch.testing.assert_close(g_split, g_full, rtol=1e-4, atol=2e-5)  # two fp32 paths, rounding only
+    torch.testing.assert_close(g_split, g_full, rtol=1e-9, atol=1e-9)
 
 
 def test_kernel_cache_is_never_stale():

@@ -6,7 +6,7 @@ from centaurus.ssm.contraction import ContractionPlan
 
 
 @pytest.mark.parametrize("states,complex_out", [(1, False), (1, True), (4, False)])
-def test_every_order_gives_the_same_output(states, complex_out):
+def test_every_order_gives_the_same_output_and_gradients(states, complex_out):
     g = torch.Generator().manual_seed(states)
     B, C, D, M, L = 2, 3, 5, 6, 40
     u = torch.randn(B, C, L, dtype=torch.float64, generator=g)
@@ -15,17 +15,21 @@ def test_every_order_gives_the_same_output(states, complex_out):
     weight = torch.randn(M, states, dtype=torch.complex128, generator=g)
     log_pole = torch.complex(-torch.rand(M, states, dtype=torch.float64, generator=g) * 0.1,
                              torch.rand(M, states, dtype=torch.float64, generator=g))
-    outs = []
-    for order in ORDERS:
-        plan = choose_contraction(B, C, D, M, states, L, complex_out)
-        plan = ContractionPlan(order, 0.0, (), plan.path if plan.order == "frequency" else None)
-        if order == "frequency" and plan.path is None:
-            plan = ContractionPlan(order, 0.0, (), ((0, 2), (0, 1), (0, 1)))
+    leaves = [t.requires_grad_() for t in (u, w_in, w_out, weight, log_pole)]
+    outs, grads = [], []
+    # the frequency order's two forms: per-bin projections (W_in meets the input first), or kernel spectra
+    plans = [ContractionPlan(order, 0.0, (), None) for order in ORDERS[:2]]
+    plans += [ContractionPlan("frequency", 0.0, (), path) for path in (((0, 2), (0, 1), (0, 1)),
+                                                                      ((2, 3), (1, 2), (0, 1)))]
+    for plan in plans:
         kernels = bottleneck_kernels(w_in=w_in, w_out=w_out, weight=weight, log_pole=log_pole, length=L,
-                                     order=order)
+                                     order=plan.order)
         outs.append(bottleneck_apply(u, kernels, plan))
-    for out in outs[1:]:
+        grads.append(torch.autograd.grad(outs[-1].square().sum(), leaves))
+    for out, grad in zip(outs[1:], grads[1:]):
         torch.testing.assert_close(out, outs[0], rtol=1e-9, atol=1e-9)
+        for got, want in zip(grad, grads[0]):
+            torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
 
 
 def test_choice_depends_on_shape_and_is_cached():
