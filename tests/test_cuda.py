@@ -1,5 +1,6 @@
-"""On CUDA: every mode matches the CPU, fp16/bf16 autocast keeps the FFTs and the discretisation in fp32,
-compile matches eager, streaming stays exact, and the trainer runs with fp16 (GradScaler) and bf16.
+"""On CUDA: every mode and every contraction order matches the CPU, fp16/bf16 autocast keeps the FFTs and the
+discretisation in fp32, compile matches eager, streaming stays exact, and the trainer runs with fp16 (GradScaler)
+and bf16.
 
 Skipped without a GPU; run with `pytest -m cuda` on a CUDA machine.
 """
@@ -14,6 +15,7 @@ import torch
 
 from centaurus import SSMLayer, set_run_mode
 from centaurus.models import MiniCentaur
+from tests.ssm.test_contraction import PLANS, bottleneck_problem, output_and_gradients
 from tests.test_compile_autocast import autocast_keeps_fp32, compiled_matches_eager
 
 pytestmark = [pytest.mark.cuda,
@@ -32,6 +34,19 @@ def test_cuda_forward_and_backward_match_cpu(mode):
     (gxc,) = torch.autograd.grad(yc.square().sum(), xc)
     torch.testing.assert_close(yc.cpu(), y, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(gxc.cpu(), gx, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("complex_out", [False, True])
+def test_cuda_every_contraction_order_matches_cpu(complex_out):
+    leaves = bottleneck_problem(4, complex_out)
+    want, want_grads = output_and_gradients(PLANS[0], leaves)
+    on_gpu = [t.detach().to("cuda", torch.complex64 if t.is_complex() else torch.float32).requires_grad_()
+              for t in leaves]
+    for plan in PLANS:
+        out, grads = output_and_gradients(plan, on_gpu)
+        torch.testing.assert_close(out.cpu().double(), want, rtol=1e-4, atol=1e-4)
+        for got, expected in zip(grads, want_grads):
+            torch.testing.assert_close(got.cpu().to(expected.dtype), expected, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
