@@ -151,7 +151,7 @@ def main() -> None:
         _row(f"{mode} J=1", args.length, tuned, dict(error="-"))
     print(f"\nstreaming, max |chunked − one-shot| over {args.length} samples (target ≤ 1e-5):")
     for name, error in streaming_errors(args.length):
-        print(f"  {name:<32}{error:.1e}")
+        print(f"  {name:<34}{error:.1e}")
     print("\ncontraction order chosen per shape:")
     print(f"  {'mode':<9}{'B':>4}{'C':>5}{'D':>5}{'M':>5}{'N':>4}{'L':>7}  order")
     for mode, blocks in (("s5", 1), ("s5", 4), ("s5", 16), ("neck", 4)):

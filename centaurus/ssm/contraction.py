@@ -113,20 +113,20 @@ def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: C
 @torch.compiler.disable  # complex spectra, as in fft_conv
 def _frequency_contract(u, h, w_in, w_out, path):
     """The frequency order in one of its two forms, as opt_einsum's path puts it: when the input spectrum meets
-    W_in first, project, filter and project per bin; otherwise assemble the (C, D) kernel spectra from the M
-    channel spectra, then one matrix product per bin. Spectra are frequency-major, so every product is one
-    contiguous matrix product or a batch of them: torch.einsum on the channel-major spectra left bmm batch
-    axes with unit stride, which CPU kernels loop over item by item (about 20 times slower)."""
+    W_in first, project, filter and project, each product batched over the input's items; otherwise assemble
+    the (C, D) kernel spectra from the M channel spectra, then one matrix product per bin, on frequency-major
+    spectra: torch.einsum on channel-major ones left bmm's batch axis with unit stride, which CPU kernels loop
+    over item by item (about 20 times slower)."""
     length = u.shape[-1]
     with torch.autocast(u.device.type, enabled=False):
         dtype = torch.float64 if u.dtype == torch.float64 else torch.float32
         cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
-        spec_u = _spectrum(u.to(dtype), length).permute(2, 0, 1).contiguous()          # (F, B, C)
-        spec_h = _spectrum(h.to(dtype), length).t()                                    # (F, M)
+        spec_u = _spectrum(u.to(dtype), length)                                        # (B, C, F)
+        spec_h = _spectrum(h.to(dtype), length)                                        # (M, F)
         w_in, w_out = w_in.to(cplx), w_out.to(cplx)
         if 0 in path[0]:
-            spec_y = ((spec_u @ w_in.t()) * spec_h[:, None]) @ w_out.t()               # (F, B, D)
-        else:
-            pair = (w_in[:, :, None] * w_out.t()[:, None]).flatten(1)                  # (M, C·D)
-            spec_y = torch.bmm(spec_u, (spec_h @ pair).view(-1, *w_in.shape[1:], w_out.shape[0]))
+            return _causal(w_out @ ((w_in @ spec_u) * spec_h), length)                 # (B, D, L)
+        pair = (w_in[:, :, None] * w_out.t()[:, None]).flatten(1)                      # (M, C·D)
+        spec_k = (spec_h.t() @ pair).view(-1, *w_in.shape[1:], w_out.shape[0])        # (F, C, D)
+        spec_y = torch.bmm(spec_u.permute(2, 0, 1).contiguous(), spec_k)               # (F, B, D)
         return _causal(spec_y.permute(1, 2, 0), length)                                # (B, D, L)

@@ -32,6 +32,7 @@ def test_bpe_learns_pieces_deterministically_and_round_trips():
         Tokenizer.train_bpe([], 40)
 
 
+@pytest.mark.slow  # 150 epochs: ~175 s on an AVX2-only 2-core host, the default suite's longest test
 def test_bpe_run_learns_and_its_checkpoint_decodes_without_the_data(tmp_path):
     root = make_asr(tmp_path / "data")
     # The tone corpus has three letters, so 10 pieces (▁a, ▁aa, ...) already merge; '▁a' and 'a' are one tone
