@@ -126,7 +126,8 @@ def _frequency_contract(u, h, w_in, w_out, path):
         w_in, w_out = w_in.to(cplx), w_out.to(cplx)
         if 0 in path[0]:
             return _causal(w_out @ ((w_in @ spec_u) * spec_h), length)                 # (B, D, L)
+        C, D = u.shape[1], w_out.shape[0]
         pair = (w_in[:, :, None] * w_out.t()[:, None]).flatten(1)                      # (M, C·D)
-        spec_k = (spec_h.t() @ pair).view(-1, *w_in.shape[1:], w_out.shape[0])        # (F, C, D)
+        spec_k = (spec_h.t() @ pair).view(-1, C, D)                                    # (F, C, D)
         spec_y = torch.bmm(spec_u.permute(2, 0, 1).contiguous(), spec_k)               # (F, B, D)
         return _causal(spec_y.permute(1, 2, 0), length)                                # (B, D, L)
