@@ -48,11 +48,11 @@ def _prepend(pending, x):
     return x if pending is None or pending.shape[-1] == 0 else torch.cat([pending, x], dim=-1)
 
 
-def _align_add(a, b, pending_a, pending_b):
-    """Add two streams sample by sample, holding back whatever one has that the other has not yet."""
+def align(a, b, pending_a, pending_b):
+    """Two streams cut to the samples both have, then what each holds back that the other has not yet."""
     a, b = _prepend(pending_a, a), _prepend(pending_b, b)
     n = min(a.shape[-1], b.shape[-1])
-    return a[..., :n] + b[..., :n], a[..., n:], b[..., n:]
+    return a[..., :n], b[..., :n], a[..., n:], b[..., n:]
 
 
 class CentaurusHourglass(StreamingModule):
@@ -111,8 +111,8 @@ class CentaurusHourglass(StreamingModule):
         for layer in self.neck:
             x = layer.forward_full(x)
         for i in reversed(range(len(self.encoders))):
-            x, _, _ = _align_add(self.ups[i].forward_full(x), skips[i], None, None)
-            x = self.decoders[i].forward_full(x)
+            up, skip, _, _ = align(self.ups[i].forward_full(x), skips[i], None, None)
+            x = self.decoders[i].forward_full(up + skip)
         for layer in self.head:
             x = layer.forward_full(x)
         return x
@@ -133,9 +133,9 @@ class CentaurusHourglass(StreamingModule):
         for j, layer in enumerate(self.neck):
             x = run(2 * d + j, layer, x)
         for i in reversed(range(d)):
-            x, pa, pb = _align_add(run(2 * d + 2 + i, self.ups[i], x), skips[i], *pending[i])
-            pending[i] = (pa, pb)
-            x = run(3 * d + 2 + i, self.decoders[i], x)
+            up, skip, *held = align(run(2 * d + 2 + i, self.ups[i], x), skips[i], *pending[i])
+            pending[i] = tuple(held)
+            x = run(3 * d + 2 + i, self.decoders[i], up + skip)
         for j, layer in enumerate(self.head):
             x = run(4 * d + 2 + j, layer, x)
         return x, (tuple(states), tuple(pending))

@@ -40,13 +40,15 @@ def stream_report(timings: list[float], *, samples: int, sample_rate: int, chunk
 
 class ChunkedStream:
     """Buffers pushed mono audio and runs every whole chunk of `chunk_samples` through `_run`, the engine's
-    step. Engines set `sample_rate`, `chunk_samples` and `lookahead_samples`, implement `_run(chunk) -> output`
+    step. Engines set `sample_rate`, `chunk_samples`, `lookahead_samples` and `delay_samples` (how many leading
+    output samples come before the output aligned with the input's first sample), implement `_run(chunk) -> output`
     (timing the model call with `_timed`) and `_reset_state`, and may override `_mono` (how pushed samples
     become a float32 array) and `_run_last` (the shorter last chunk)."""
 
     sample_rate: int
     chunk_samples: int
     lookahead_samples: int
+    delay_samples: int = 0
 
     def reset(self) -> None:
         """Start a new stream: zero state, empty buffer, fresh timings."""

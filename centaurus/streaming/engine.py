@@ -19,7 +19,8 @@ class Streamer(ChunkedStream):
 
     Args:
         model: a `StreamingModule` taking (1, 1, T) audio; its `latency_samples` attribute, if any, is the
-            look-ahead its outputs wait for beyond the chunk.
+            look-ahead its outputs wait for beyond the chunk, and its `delay_samples`, if any, how far its
+            output lags its input.
         sample_rate: rate of the pushed audio, Hz.
         chunk_ms: chunk length in milliseconds (rounded to whole samples).
         device: where the model and its state live ('cpu', 'cuda', ...).
@@ -36,6 +37,7 @@ class Streamer(ChunkedStream):
         self.chunk_samples = max(1, round(chunk_ms * sample_rate / 1000))
         lookahead = getattr(model, "latency_samples", 0) if lookahead_samples is None else lookahead_samples
         self.lookahead_samples = int(lookahead)
+        self.delay_samples = int(getattr(model, "delay_samples", 0))
         self.reset()
 
     def _reset_state(self) -> None:

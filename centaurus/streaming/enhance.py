@@ -49,8 +49,9 @@ def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seco
 
     Args:
         stream: a fresh 16 kHz stream with `push(samples) -> outputs`, `flush() -> outputs`, `report()` and
-            `lookahead_samples`, whose outputs are (1, T); the look-ahead is flushed at the end so the output
-            covers the whole input.
+            `lookahead_samples` and `delay_samples`, whose outputs are (1, T); the first `delay_samples` output
+            samples precede the input's start and are dropped, and the look-ahead is flushed at the end so the
+            output covers the whole input.
     """
     info = audio_info(source)
     target = Path(target)
@@ -66,12 +67,14 @@ def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seco
                          disable=not progress, transient=True) as bar:
             task = bar.add_task(f"denoising {Path(source).name}", total=model_frames)
             writer = _Writer(handle, info.sample_rate, info.frames)
-            emitted = 0
+            emitted, lead = 0, stream.delay_samples
 
             def emit(outputs):
-                nonlocal emitted
+                nonlocal emitted, lead
                 for out in outputs:
-                    samples = np.asarray(out[0])[: max(0, model_frames - emitted)]
+                    samples = np.asarray(out[0])
+                    skipped = min(lead, samples.shape[0])
+                    samples, lead = samples[skipped:][: max(0, model_frames - emitted)], lead - skipped
                     emitted += samples.shape[0]
                     writer.write(samples)
 

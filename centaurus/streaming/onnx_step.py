@@ -62,6 +62,7 @@ class OnnxStreamer(ChunkedStream):
         self.chunk_samples = audio.shape[-1]
         self.sample_rate = int(meta.get("sample_rate", SAMPLE_RATE))
         self.lookahead_samples = int(meta.get("latency_samples", 0))
+        self.delay_samples = int(meta.get("delay_samples", 0))
         self._state_names = [s.name for s in states]
         self._state_shapes = [s.shape for s in states]
         self.reset()

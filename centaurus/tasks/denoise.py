@@ -1,6 +1,9 @@
-"""Denoising: a causal `CentaurusHourglass`, waveform in and waveform out. Algorithmic latency is
-R − 1 samples (R = product of `model.downsample`), so it is set by the recipe. Loss: L1 + multi-resolution
-STFT (+ optional −SI-SDR). Metrics: PESQ-WB/NB, STOI, SI-SDR, each also for the noisy input as baseline."""
+"""Denoising, waveform in and waveform out, by a causal `CentaurusHourglass`: on the waveform itself
+(`frontend: waveform`, algorithmic latency R − 1 samples, R = product of `model.downsample`), or masking the
+input's short-time spectrum (`frontend: stft`, a `SpectralMasker`, whose output is delayed by n_fft − hop
+samples; latency n_fft − 1 + hop·(R − 1)). Both are set by the recipe. Loss: L1 + multi-resolution STFT
+(+ optional −SI-SDR), against the clean speech delayed as the output is. Metrics: PESQ-WB/NB, STOI, SI-SDR, each
+also for the noisy input as baseline."""
 from __future__ import annotations
 
 import functools
@@ -12,13 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pesq import PesqError, pesq
-from pydantic import Field
+from pydantic import Field, model_validator
 from pystoi import stoi
 
 from centaurus.audio import SAMPLE_RATE
 from centaurus.data import VoiceBankDemand, noise_labels
 from centaurus.data.augment import random_eq
-from centaurus.models import CentaurusHourglass, HourglassConfig
+from centaurus.models import CentaurusHourglass, HourglassConfig, MaskerConfig, SpectralMasker
 
 from .base import AugmentSpec, EpochItems, Strict, augmented
 from .losses import multi_resolution_stft_loss, si_sdr
@@ -47,6 +50,15 @@ class DenoiseModel(Strict):
     stem: int | None = None  # full-rate width (see `HourglassConfig.stem`)
     skip: bool = False  # D skip term in every SSM layer (see `HourglassConfig.skip`)
     block: Literal["plain", "gated"] = "plain"  # see `HourglassConfig.block`
+    frontend: Literal["waveform", "stft"] = "waveform"  # stft: the hourglass masks the STFT (`SpectralMasker`)
+    n_fft: int = Field(512, ge=2)  # stft frame length (32 ms): frequency resolution, and the latency
+    hop: int = Field(128, ge=1)  # stft frame step; must divide n_fft at least twice
+
+    @model_validator(mode="after")
+    def _check_frames(self):
+        if self.frontend == "stft" and (self.n_fft % self.hop or self.n_fft // self.hop < 2):
+            raise ValueError(f"hop {self.hop} must divide n_fft {self.n_fft} at least twice")
+        return self
 
 
 class DenoiseLoss(Strict):
@@ -84,8 +96,9 @@ class DenoiseTask:
                  seed: int):
         self.data, self.model_spec, self.loss_spec, self.seed = data, model, loss, seed
         self.augment = augment.build(seed=seed)  # applied to the noisy input only
-        self.factor = math.prod(model.downsample)
+        self.factor = math.prod(model.downsample) * (model.hop if model.frontend == "stft" else 1)
         self.segment = max(self.factor, data.segment_samples // self.factor * self.factor)
+        self.delay = model.n_fft - model.hop if model.frontend == "stft" else 0  # output lag behind the input
 
     def model_config(self) -> dict:
         return dict(in_channels=1, out_channels=1, **self.model_spec.model_dump())
@@ -93,8 +106,12 @@ class DenoiseTask:
     def adopt(self, model_config: dict) -> None:
         """The recipe alone gives the whole model config."""
 
-    def build_model(self) -> CentaurusHourglass:
-        return CentaurusHourglass(HourglassConfig(**self.model_config()))
+    def build_model(self) -> CentaurusHourglass | SpectralMasker:
+        config = self.model_config()
+        frontend, n_fft, hop = config.pop("frontend"), config.pop("n_fft"), config.pop("hop")
+        if frontend == "stft":
+            return SpectralMasker(MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config)))
+        return CentaurusHourglass(HourglassConfig(**config))
 
     def latency_samples(self, model) -> int:
         return model.latency_samples
@@ -140,7 +157,8 @@ class DenoiseTask:
         return model(batch["noisy"])[:, 0]
 
     def loss(self, batch, outputs):
-        est, ref, spec = outputs.float(), batch["clean"], self.loss_spec
+        est, ref, spec = outputs.float()[:, self.delay:], batch["clean"], self.loss_spec
+        ref = ref[:, : est.shape[-1]]
         total = spec.l1_weight * (est - ref).abs().mean() + spec.stft_weight * multi_resolution_stft_loss(
             est, ref, log_weight=spec.stft_log_weight, power_weight=spec.stft_power_weight, power=spec.stft_power)
         if spec.si_sdr_weight:
@@ -148,13 +166,13 @@ class DenoiseTask:
         return total
 
     def decode(self, batch, outputs) -> list[torch.Tensor]:
-        return list(outputs.detach().float().cpu())
+        return list(outputs.detach().float()[:, self.delay:].cpu())
 
     @torch.no_grad()
     def enhance(self, model, noisy: torch.Tensor, *, device) -> torch.Tensor:
-        """(L,) → (L,): one shot, padded to a multiple of R and trimmed back."""
-        x = _pad_to(noisy, self.factor)[None, None].to(device)
-        return model(x)[0, 0, : noisy.shape[0]].float().cpu()
+        """(L,) → (L,): one shot, padded past the output's delay to a multiple of R, then cut to align."""
+        x = _pad_to(F.pad(noisy, (0, self.delay)), self.factor)[None, None].to(device)
+        return model(x)[0, 0, self.delay: self.delay + noisy.shape[0]].float().cpu()
 
     @torch.no_grad()
     def evaluate(self, model, split, *, device, batch_size):

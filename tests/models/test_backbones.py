@@ -12,7 +12,9 @@ from centaurus.models import (
     CentaurusHourglass,
     ClassifierConfig,
     HourglassConfig,
+    MaskerConfig,
     MiniCentaur,
+    SpectralMasker,
 )
 
 SIZES = [1, 3, 8, 13, 0, 50, 85, 1, 7, 150]  # 318 samples in odd chunks
@@ -85,6 +87,26 @@ def test_hourglass_is_causal_and_streams_exactly(stem, dtype, block, skip):
     assert streamed.shape[-1] == 320 - (320 % 8)
     torch.testing.assert_close(streamed, y[..., :streamed.shape[-1]], rtol=1e-5, atol=1e-5)
     assert model.latency_samples == 7
+
+
+@pytest.mark.parametrize("downsample", [[1, 1], [2, 1]])
+def test_spectral_masker_is_causal_and_streams_exactly(downsample):
+    core = HourglassConfig(channels=[8, 8], downsample=downsample, mode=["s5", "dws"], stem=8, norm=None)
+    model = SpectralMasker(MaskerConfig(n_fft=32, hop=8, core=core)).eval()
+    x = torch.randn(2, 1, 320)
+    with torch.no_grad():
+        y = model(x)
+        assert y.shape == x.shape
+        v = x.clone()
+        v[..., 200:] += 1
+        diff = (model(v) - y).abs()  # strictly causal: the output lags by its delay instead of looking ahead
+        assert diff[..., 200:].max() > 0 and diff[..., :200].max() < 1e-5 * diff[..., 200:].max()
+        set_run_mode(model, "inference")
+        streamed = torch.cat(_stream(model, x, SIZES + [2]), -1)
+    factor = 8 * downsample[0]
+    assert streamed.shape[-1] == 320 // factor * factor
+    torch.testing.assert_close(streamed, y[..., :streamed.shape[-1]], rtol=1e-5, atol=1e-6)
+    assert (model.delay_samples, model.latency_samples) == (24, 24 + factor - 1)
 
 
 @pytest.mark.parametrize("length,chunk,tol", [(128, 8, 1e-6), (128, 12, 1e-6), (128, 1, 1e-6),

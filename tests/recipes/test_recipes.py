@@ -31,10 +31,13 @@ def test_overrides_are_typed():
     ("loss.stft_power=0", r"loss\.stft_power: Input should be greater than 0"),
     ("data.remix_eq_db=-3", r"data\.remix_eq_db: Input should be greater than or equal to 0"),
     ("model.block=fancy", r"model\.block: Input should be 'plain' or 'gated'"),
+    ("model.frontend=stft --hop", r"model: .*hop 100 must divide n_fft 512 at least twice"),
+    ("model.frontend=spectrum", r"model\.frontend: Input should be 'waveform' or 'stft'"),
 ])
 def test_denoise_options_are_checked(override, message):
+    overrides = ["model.frontend=stft", "model.hop=100"] if override.endswith("--hop") else [override]
     with pytest.raises(RecipeError, match=message):
-        load_recipe(Path(__file__).parents[2] / "recipes" / "denoise" / "offline.yaml", [override])
+        load_recipe(Path(__file__).parents[2] / "recipes" / "denoise" / "offline.yaml", overrides)
 
 
 @pytest.mark.parametrize("override,message", [

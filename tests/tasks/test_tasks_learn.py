@@ -21,6 +21,10 @@ def denoise_recipe(root, out, **trainer):
             "expected": {"metric": "pesq_nb"}, "hardware": HARDWARE}
 
 
+MASKER = {"frontend": "stft", "n_fft": 128, "hop": 32, "stem": 16, "channels": [16, 16], "downsample": [2, 1],
+          "num_states": 8, "state_blocks": 2, "norm": None}
+
+
 def asr_recipe(root, out, **trainer):
     return {"name": "tiny-asr", "task": "asr", "data": {"root": str(root)},
             "model": {"channels": [64, 64], "downsample": [1, 2], "num_states": 8, "state_blocks": 2,
@@ -53,6 +57,26 @@ def test_denoise_tiny_run_learns_and_beats_noisy_input(tmp_path):
     assert saved["by_noise"] == {"white": saved["metrics"]}  # the log names one noise for all three files
     assert (tmp_path / "eval" / "spectrograms.png").stat().st_size > 1000
     assert model_info(result.last_checkpoint)["latency_samples"] == 4 * 4 - 1
+
+
+def test_spectral_masker_tiny_run_learns_and_beats_noisy_input(tmp_path):
+    root = make_denoise(tmp_path / "data", train=16, test=3, samples=8192)
+    torch.manual_seed(0)
+    recipe = denoise_recipe(root, tmp_path / "run")
+    recipe["model"] = MASKER
+    recipe["loss"].update(stft_log_weight=0, stft_power_weight=10)
+    result = train(validate_recipe(recipe, source="t"), device="cpu", progress=False)
+    first, last = first_last(result.train_log)
+    assert last < 0.3 * first, (first, last)  # measured 4.8 -> 0.43
+    final = result.valid_log[-1]
+    # Measured: SI-SDR 10.3 dB vs 5.0 noisy (the waveform model above stays below the noisy input's),
+    # PESQ-NB 1.24 vs 1.01.
+    assert final["si_sdr"] > final["noisy_si_sdr"] + 3.0, final
+    assert final["pesq_nb"] > final["noisy_pesq_nb"] + 0.1, final
+    # The output lags the input by n_fft − hop = 96 samples; evaluation aligns it, or SI-SDR would collapse.
+    test = evaluate_checkpoint(result.last_checkpoint, split="test", out_dir=tmp_path / "eval", device="cpu")
+    assert test["metrics"]["si_sdr"] > test["metrics"]["noisy_si_sdr"] + 3.0, test["metrics"]
+    assert model_info(result.last_checkpoint)["latency_samples"] == 96 + 32 * 2 - 1
 
 
 @pytest.mark.slow  # ~35 s alone on 2 cores, ~110 s when they are shared

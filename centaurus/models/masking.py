@@ -1,0 +1,77 @@
+"""`SpectralMasker`: a causal hourglass that denoises by masking the input's short-time spectrum.
+
+Waveform in, waveform out: the STFT of the input (√Hann frames of n_fft every hop) gives F = n_fft/2 + 1 bins
+per frame; the hourglass reads their log power and estimates a gain in [0, 1] per bin; the gained spectrum is
+overlap-added back. Suppressing a bin is one multiplication, where a network that outputs the waveform must
+learn to reproduce the speech it keeps: far easier for a small model.
+
+The output is the input's estimate delayed by n_fft − hop samples (`delay_samples`): frame k is complete
+when sample (k+1)·hop − 1 has arrived, and a sample is complete once the last frame over it is added.
+"""
+from dataclasses import dataclass, field
+
+import torch
+
+from ..layers import STFTAnalysis, STFTSynthesis, StreamingModule
+from .hourglass import CentaurusHourglass, HourglassConfig, align
+
+_POWER_FLOOR = 1e-8  # keeps log power finite on digital silence
+
+
+@dataclass
+class MaskerConfig:
+    """Everything that rebuilds a `SpectralMasker` (stored in checkpoints). The core's in/out channels are
+    set to the bin count."""
+
+    n_fft: int = 512
+    hop: int = 128
+    core: HourglassConfig = field(default_factory=HourglassConfig)
+
+
+class SpectralMasker(StreamingModule):
+    """(B, 1, L) → (B, 1, L'), L' = L when hop·R divides L (R: the core's down-sampling), delayed by
+    `delay_samples`."""
+
+    def __init__(self, config: MaskerConfig):
+        super().__init__()
+        self.config = config
+        bins = config.n_fft // 2 + 1
+        core = HourglassConfig(**{**vars(config.core), "in_channels": bins, "out_channels": bins})
+        self.analysis = STFTAnalysis(config.n_fft, config.hop)
+        self.core = CentaurusHourglass(core)
+        self.synthesis = STFTSynthesis(config.n_fft, config.hop)
+        self.downsample_factor = config.hop * self.core.downsample_factor
+        self.delay_samples = config.n_fft - config.hop
+
+    @property
+    def latency_samples(self) -> int:
+        """Input samples an output waits for: the delay, plus a hop and the core's pooling, less one."""
+        return self.delay_samples + self.downsample_factor - 1
+
+    @staticmethod
+    def features(spectrum: torch.Tensor) -> torch.Tensor:
+        """(B, 2F, K) spectra → (B, F, K) log power."""
+        real, imag = spectrum.chunk(2, dim=1)
+        return torch.log(real.square() + imag.square() + _POWER_FLOOR)
+
+    @staticmethod
+    def masked(spectrum: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The spectrum with each bin's real and imaginary part scaled by sigmoid(logits) (B, F, K)."""
+        return spectrum * torch.sigmoid(logits).repeat(1, 2, 1)
+
+    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
+        parts = (self.analysis, self.core, self.synthesis)
+        return tuple(m.init_state(batch_size, device=device, dtype=dtype) for m in parts) + ((None, None),)
+
+    def forward_full(self, x):
+        spectrum = self.analysis.forward_full(x)
+        logits, spectrum, _, _ = align(self.core.forward_full(self.features(spectrum)), spectrum, None, None)
+        return self.synthesis.forward_full(self.masked(spectrum, logits))
+
+    def forward_chunk(self, x, state):
+        analysis, core, synthesis, pending = state
+        spectrum, analysis = self.analysis.forward_chunk(x, analysis)
+        logits, core = self.core.forward_chunk(self.features(spectrum), core)
+        logits, spectrum, *pending = align(logits, spectrum, *pending)  # the core holds back pooled frames
+        y, synthesis = self.synthesis.forward_chunk(self.masked(spectrum, logits), synthesis)
+        return y, (analysis, core, synthesis, tuple(pending))
