@@ -27,21 +27,23 @@ class StreamReport:
 
 
 def stream_report(timings: list[float], *, samples: int, sample_rate: int, chunk_samples: int,
-                  lookahead_samples: int) -> StreamReport:
-    """The report of a stream whose chunk calls took `timings` seconds over `samples` input samples."""
+                  wait_samples: int) -> StreamReport:
+    """The report of a stream whose chunk calls took `timings` seconds over `samples` input samples, where an
+    output waits `wait_samples` beyond the end of its chunk."""
     ms = sorted(t * 1000 for t in timings) or [float("nan")]
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
     return StreamReport(
         sample_rate=sample_rate, chunk_samples=chunk_samples, chunks=len(timings),
         audio_seconds=samples / sample_rate, compute_seconds=sum(timings),
         chunk_ms_p50=statistics.median(ms), chunk_ms_p99=p99,
-        algorithmic_latency_ms=(chunk_samples + lookahead_samples) / sample_rate * 1000)
+        algorithmic_latency_ms=(chunk_samples + wait_samples) / sample_rate * 1000)
 
 
 class ChunkedStream:
     """Buffers pushed mono audio and runs every whole chunk of `chunk_samples` through `_run`, the engine's
-    step. Engines set `sample_rate`, `chunk_samples`, `lookahead_samples` and `delay_samples` (how many leading
-    output samples come before the output aligned with the input's first sample), implement `_run(chunk) -> output`
+    step. Engines set `sample_rate`, `chunk_samples`, `lookahead_samples`, `delay_samples` (how many leading
+    output samples come before the output aligned with the input's first sample) and `frame_samples` (the
+    model's down-sampling factor, where it declares one), implement `_run(chunk) -> output`
     (timing the model call with `_timed`) and `_reset_state`, and may override `_mono` (how pushed samples
     become a float32 array) and `_run_last` (the shorter last chunk)."""
 
@@ -49,6 +51,7 @@ class ChunkedStream:
     chunk_samples: int
     lookahead_samples: int
     delay_samples: int = 0
+    frame_samples: int | None = None
 
     def reset(self) -> None:
         """Start a new stream: zero state, empty buffer, fresh timings."""
@@ -82,7 +85,13 @@ class ChunkedStream:
     def report(self) -> StreamReport:
         """Timings and latency of the stream so far."""
         return stream_report(self._timings, samples=self._samples, sample_rate=self.sample_rate,
-                             chunk_samples=self.chunk_samples, lookahead_samples=self.lookahead_samples)
+                             chunk_samples=self.chunk_samples, wait_samples=self._wait_samples())
+
+    def _wait_samples(self) -> int:
+        """How long an output waits beyond the end of its chunk. Chunks of whole model frames leave no window
+        pending, so their outputs wait only for the model's output delay; other chunks, its whole look-ahead."""
+        whole_frames = self.frame_samples and self.chunk_samples % self.frame_samples == 0
+        return self.delay_samples if whole_frames else self.lookahead_samples
 
     def _timed(self, step, *args):
         """step(*args), its wall-clock time counted as the chunk's compute."""

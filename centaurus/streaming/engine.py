@@ -38,6 +38,7 @@ class Streamer(ChunkedStream):
         lookahead = getattr(model, "latency_samples", 0) if lookahead_samples is None else lookahead_samples
         self.lookahead_samples = int(lookahead)
         self.delay_samples = int(getattr(model, "delay_samples", 0))
+        self.frame_samples = getattr(model, "downsample_factor", None)
         self.reset()
 
     def _reset_state(self) -> None:

@@ -78,7 +78,7 @@ def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int,
                 opset: int = 17) -> _StepGraph:
     """Write the streaming step of `model` to `path` (ONNX). Inputs: `audio` (1, C, T) then `state_i`;
     outputs: `output` then `state_i_out`; metadata: `sample_rate`, `chunk_samples`, `latency_samples`,
-    `delay_samples`.
+    `delay_samples` and, where the model declares its down-sampling factor, `frame_samples`.
     Returns the step graph (for its state shapes)."""
     graph = step_graph(model, chunk_samples=chunk_samples, in_channels=in_channels)
     states = initial_state(graph)
@@ -91,6 +91,7 @@ def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int,
                           output_names=["output", *[n + "_out" for n in names]])
     _add_metadata(tmp, sample_rate=SAMPLE_RATE, chunk_samples=chunk_samples,
                   latency_samples=int(getattr(model, "latency_samples", 0)),
-                  delay_samples=int(getattr(model, "delay_samples", 0)))
+                  delay_samples=int(getattr(model, "delay_samples", 0)),
+                  **({"frame_samples": model.downsample_factor} if hasattr(model, "downsample_factor") else {}))
     tmp.replace(path)
     return graph

@@ -63,6 +63,7 @@ class OnnxStreamer(ChunkedStream):
         self.sample_rate = int(meta.get("sample_rate", SAMPLE_RATE))
         self.lookahead_samples = int(meta.get("latency_samples", 0))
         self.delay_samples = int(meta.get("delay_samples", 0))
+        self.frame_samples = int(meta["frame_samples"]) if "frame_samples" in meta else None
         self._state_names = [s.name for s in states]
         self._state_shapes = [s.shape for s in states]
         self.reset()

@@ -71,6 +71,7 @@ def test_spectral_masker_output_is_aligned_in_both_engines(masker_checkpoint, tm
         target = tmp_path / f"{engine}.wav"
         done = _cli("denoise", str(source), "-o", str(target), "--model", str(model), "--engine", engine)
         assert done.returncode == 0 and done.stdout.strip().endswith(f"{engine})"), done.stdout + done.stderr
+        assert "latency 22.0 ms" in done.stdout  # 16 ms chunks of whole frames, plus the 96-sample (6 ms) delay
         outputs[engine], _ = sf.read(target, dtype="float32")
     _, task, network, _ = load_model(model)
     expected = task.enhance(network, load_audio(source), device="cpu").numpy()

@@ -26,8 +26,9 @@ def test_streamed_output_equals_one_shot(chunk_ms):
     assert report.chunks == -(-1600 // streamer.chunk_samples)
     assert report.audio_seconds == pytest.approx(0.1)
     assert 0 < report.chunk_ms_p50 <= report.chunk_ms_p99 and report.rtf > 0
-    expected_latency = (streamer.chunk_samples + 7) / 16
-    assert report.algorithmic_latency_ms == pytest.approx(expected_latency)
+    # Chunks of whole pooling windows (8 samples) leave none pending; others wait up to 7 samples more.
+    pending = 0 if streamer.chunk_samples % 8 == 0 else 7
+    assert report.algorithmic_latency_ms == pytest.approx((streamer.chunk_samples + pending) / 16)
 
 
 def test_classifier_logits_after_the_last_chunk_equal_one_shot():
