@@ -56,6 +56,7 @@ def masker_checkpoint(tmp_path_factory):
     return train(validate_recipe(recipe, source="t"), device="cpu", progress=False).best_checkpoint
 
 
+@pytest.mark.slow  # ~75 s: three CLI processes and an export
 def test_spectral_masker_output_is_aligned_in_both_engines(masker_checkpoint, tmp_path):
     """A masker's output lags its input by n_fft − hop samples; the file written is aligned with the input
     all the same, equal to the task's one-shot enhancement, through torch and through the exported step."""
