@@ -37,50 +37,50 @@ def dft_bases(n_fft: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
     return analysis.float(), synthesis.float()
 
 
-class STFTAnalysis(StreamingModule):
-    """(B, 1, L) → (B, 2F, ⌊L/hop⌋) spectra; holds the last n_fft − hop (+ an unfinished hop) samples."""
+class _Framed(StreamingModule):
+    """Shared by both directions: frames of n_fft samples every hop, one of the two DFT bases, and a state of
+    n_fft − hop samples (pending input, or partial sums)."""
 
-    def __init__(self, n_fft: int, hop: int):
+    def __init__(self, n_fft: int, hop: int, *, inverse: bool):
         super().__init__()
-        self.n_fft, self.hop = n_fft, hop
-        self.register_buffer("basis", dft_bases(n_fft, hop)[0], persistent=False)
+        self.register_buffer("basis", dft_bases(n_fft, hop)[inverse], persistent=False)
+        self.n_fft, self.hop, self.hops_per_frame = n_fft, hop, n_fft // hop
 
     def init_state(self, batch_size, *, device=None, dtype=torch.float32):
         return torch.zeros(batch_size, 1, self.n_fft - self.hop, device=device, dtype=dtype)
-
-    def forward_chunk(self, x, state):
-        x = torch.cat([state.to(x.dtype), x], dim=-1)
-        per_frame = self.n_fft // self.hop
-        frames = (x.shape[-1] - (self.n_fft - self.hop)) // self.hop
-        hops = x[:, 0, : (frames + per_frame - 1) * self.hop].unflatten(-1, (-1, self.hop))
-        # frame k is hops k … k + n_fft/hop − 1 (slices and a concatenation, which ONNX exports, unlike unfold)
-        windows = torch.cat([hops[:, i:i + frames] for i in range(per_frame)], dim=-1)    # (B, K, n_fft)
-        return (windows @ self.basis.to(x.dtype)).transpose(1, 2), x[..., frames * self.hop:]
 
     def extra_repr(self):
         return f"n_fft={self.n_fft}, hop={self.hop}"
 
 
-class STFTSynthesis(StreamingModule):
+class STFTAnalysis(_Framed):
+    """(B, 1, L) → (B, 2F, ⌊L/hop⌋) spectra; holds the last n_fft − hop (+ an unfinished hop) samples."""
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__(n_fft, hop, inverse=False)
+
+    def forward_chunk(self, x, state):
+        x = torch.cat([state.to(x.dtype), x], dim=-1)
+        m = self.hops_per_frame
+        frames = (x.shape[-1] - (self.n_fft - self.hop)) // self.hop
+        hops = x[:, 0, : (frames + m - 1) * self.hop].unflatten(-1, (-1, self.hop))
+        # frame k is hops k … k + m − 1 (slices and a concatenation, which ONNX exports, unlike unfold)
+        windows = torch.cat([hops[:, i:i + frames] for i in range(m)], dim=-1)            # (B, K, n_fft)
+        return (windows @ self.basis.to(x.dtype)).transpose(1, 2), x[..., frames * self.hop:]
+
+
+class STFTSynthesis(_Framed):
     """(B, 2F, K) spectra → (B, 1, K·hop) samples by overlap-add, delayed by n_fft − hop; holds the partial
     sums of the last n_fft − hop samples."""
 
     def __init__(self, n_fft: int, hop: int):
-        super().__init__()
-        self.n_fft, self.hop = n_fft, hop
-        self.register_buffer("basis", dft_bases(n_fft, hop)[1], persistent=False)
-
-    def init_state(self, batch_size, *, device=None, dtype=torch.float32):
-        return torch.zeros(batch_size, 1, self.n_fft - self.hop, device=device, dtype=dtype)
+        super().__init__(n_fft, hop, inverse=True)
 
     def forward_chunk(self, x, state):
         B, _, K = x.shape
-        per_frame = self.n_fft // self.hop
-        parts = (x.transpose(1, 2) @ self.basis.to(x.dtype)).unflatten(-1, (per_frame, self.hop))  # (B, K, m, hop)
+        m = self.hops_per_frame
+        parts = (x.transpose(1, 2) @ self.basis.to(x.dtype)).unflatten(-1, (m, self.hop))   # (B, K, m, hop)
         pad = torch.nn.functional.pad  # hop i of frame k lands on hop k + i of the output
-        sums = sum(pad(parts[:, :, i], (0, 0, i, per_frame - 1 - i)) for i in range(per_frame))
+        sums = sum(pad(parts[:, :, i], (0, 0, i, m - 1 - i)) for i in range(m))
         sums = sums.reshape(B, 1, -1) + pad(state.to(x.dtype), (0, K * self.hop))
         return sums[..., : K * self.hop], sums[..., K * self.hop:]
-
-    def extra_repr(self):
-        return f"n_fft={self.n_fft}, hop={self.hop}"

@@ -3,16 +3,9 @@ import torch
 
 from centaurus import set_run_mode
 from centaurus.layers.stft import STFTAnalysis, STFTSynthesis, sqrt_hann
+from tests.layers.test_resample import _stream
 
 SIZES = [1, 2, 0, 5, 3, 11, 7, 1, 30, 4, 97, 1, 350]  # 512 samples in odd chunks
-
-
-def _stream(module, x, sizes):
-    outs, start = [], 0
-    for size in sizes:
-        outs.append(module(x[..., start:start + size]))
-        start += size
-    return torch.cat(outs, -1)
 
 
 @pytest.mark.parametrize("n_fft,hop", [(64, 16), (48, 24), (60, 20)])
