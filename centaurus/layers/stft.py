@@ -21,11 +21,16 @@ def sqrt_hann(n_fft: int, *, dtype=torch.float64) -> torch.Tensor:
     return torch.hann_window(n_fft, periodic=True, dtype=dtype).sqrt()
 
 
+def check_frames(n_fft: int, hop: int) -> None:
+    """ValueError unless `hop` divides `n_fft` at least twice, where √Hann frames add up exactly."""
+    if hop < 1 or n_fft % hop or n_fft // hop < 2:
+        raise ValueError(f"hop {hop} must divide n_fft {n_fft} at least twice (√Hann frames then add up exactly)")
+
+
 def dft_bases(n_fft: int, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(analysis (n_fft, 2F), synthesis (2F, n_fft)), float32: windowed forward and inverse real DFTs, the
     synthesis scaled so that overlap-adding its frames every `hop` samples reconstructs the signal."""
-    if hop < 1 or n_fft % hop or n_fft // hop < 2:
-        raise ValueError(f"hop {hop} must divide n_fft {n_fft} at least twice (√Hann frames then add up exactly)")
+    check_frames(n_fft, hop)
     window, bins = sqrt_hann(n_fft), n_fft // 2 + 1
     angle = torch.outer(torch.arange(n_fft, dtype=torch.float64), torch.arange(bins, dtype=torch.float64))
     angle *= 2 * math.pi / n_fft

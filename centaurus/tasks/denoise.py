@@ -21,6 +21,7 @@ from pystoi import stoi
 from centaurus.audio import SAMPLE_RATE
 from centaurus.data import VoiceBankDemand, noise_labels
 from centaurus.data.augment import random_eq
+from centaurus.layers.stft import check_frames
 from centaurus.models import CentaurusHourglass, HourglassConfig, MaskerConfig, SpectralMasker
 
 from .base import AugmentSpec, EpochItems, Strict, augmented
@@ -56,8 +57,8 @@ class DenoiseModel(Strict):
 
     @model_validator(mode="after")
     def _check_frames(self):
-        if self.frontend == "stft" and (self.n_fft % self.hop or self.n_fft // self.hop < 2):
-            raise ValueError(f"hop {self.hop} must divide n_fft {self.n_fft} at least twice")
+        if self.frontend == "stft":
+            check_frames(self.n_fft, self.hop)
         return self
 
 
