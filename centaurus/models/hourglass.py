@@ -43,6 +43,11 @@ class HourglassConfig:
     skip: bool = False  # D skip term in every SSM layer: a direct path for the waveform's upper band
     block: str = "plain"  # "plain": SSM → act(c); "gated": x + a ⊙ σ(g) (`GatedSSMBlock`, no norm or postact)
 
+    @property
+    def downsample_factor(self) -> int:
+        """R = Π r_i: one-shot inputs are whole multiples of it."""
+        return math.prod(self.downsample)
+
 
 def _prepend(pending, x):
     return x if pending is None or pending.shape[-1] == 0 else torch.cat([pending, x], dim=-1)
@@ -89,7 +94,7 @@ class CentaurusHourglass(StreamingModule):
         self.decoders = nn.ModuleList(ssm(widths[i], widths[i], modes[i]) for i in range(depth))
         self.head = nn.ModuleList([ssm(widths[0], widths[0], modes[0]),
                                    ssm(widths[0], cfg.out_channels, modes[0], act=False)])
-        self.downsample_factor = math.prod(cfg.downsample)
+        self.downsample_factor = cfg.downsample_factor
 
     @property
     def latency_samples(self) -> int:

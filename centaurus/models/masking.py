@@ -27,6 +27,16 @@ class MaskerConfig:
     hop: int = 128
     core: HourglassConfig = field(default_factory=HourglassConfig)
 
+    @property
+    def delay_samples(self) -> int:
+        """The output's lag behind the input: a sample is complete once the last frame over it is added."""
+        return self.n_fft - self.hop
+
+    @property
+    def downsample_factor(self) -> int:
+        """Samples per core output step: a hop per frame, times the core's pooling."""
+        return self.hop * self.core.downsample_factor
+
 
 class SpectralMasker(StreamingModule):
     """(B, 1, L) → (B, 1, L'), L' = L when hop·R divides L (R: the core's down-sampling), delayed by
@@ -40,8 +50,8 @@ class SpectralMasker(StreamingModule):
         self.analysis = STFTAnalysis(config.n_fft, config.hop)
         self.core = CentaurusHourglass(core)
         self.synthesis = STFTSynthesis(config.n_fft, config.hop)
-        self.downsample_factor = config.hop * self.core.downsample_factor
-        self.delay_samples = config.n_fft - config.hop
+        self.downsample_factor = config.downsample_factor
+        self.delay_samples = config.delay_samples
 
     @property
     def latency_samples(self) -> int:

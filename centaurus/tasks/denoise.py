@@ -7,7 +7,6 @@ also for the noisy input as baseline."""
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from typing import Literal
 
@@ -97,9 +96,10 @@ class DenoiseTask:
                  seed: int):
         self.data, self.model_spec, self.loss_spec, self.seed = data, model, loss, seed
         self.augment = augment.build(seed=seed)  # applied to the noisy input only
-        self.factor = math.prod(model.downsample) * (model.hop if model.frontend == "stft" else 1)
+        architecture = self.architecture()
+        self.factor = architecture.downsample_factor
         self.segment = max(self.factor, data.segment_samples // self.factor * self.factor)
-        self.delay = model.n_fft - model.hop if model.frontend == "stft" else 0  # output lag behind the input
+        self.delay = getattr(architecture, "delay_samples", 0)  # output lag behind the input
 
     def model_config(self) -> dict:
         return dict(in_channels=1, out_channels=1, **self.model_spec.model_dump())
@@ -107,12 +107,18 @@ class DenoiseTask:
     def adopt(self, model_config: dict) -> None:
         """The recipe alone gives the whole model config."""
 
-    def build_model(self) -> CentaurusHourglass | SpectralMasker:
+    def architecture(self) -> HourglassConfig | MaskerConfig:
         config = self.model_config()
         frontend, n_fft, hop = config.pop("frontend"), config.pop("n_fft"), config.pop("hop")
         if frontend == "stft":
-            return SpectralMasker(MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config)))
-        return CentaurusHourglass(HourglassConfig(**config))
+            return MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config))
+        return HourglassConfig(**config)
+
+    def build_model(self) -> CentaurusHourglass | SpectralMasker:
+        architecture = self.architecture()
+        if isinstance(architecture, MaskerConfig):
+            return SpectralMasker(architecture)
+        return CentaurusHourglass(architecture)
 
     def latency_samples(self, model) -> int:
         return model.latency_samples
