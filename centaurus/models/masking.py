@@ -1,9 +1,10 @@
 """`SpectralMasker`: a causal hourglass that denoises by masking the input's short-time spectrum.
 
 Waveform in, waveform out: the STFT of the input (√Hann frames of n_fft every hop) gives F = n_fft/2 + 1 bins
-per frame; the hourglass reads their log power and estimates a gain in [0, 1] per bin; the gained spectrum is
-overlap-added back. Suppressing a bin is one multiplication, where a network that outputs the waveform must
-learn to reproduce the speech it keeps: far easier for a small model.
+per frame; the hourglass reads their log power (and, with `mean_norm_frames`, the log power less its causal
+running mean per bin: the level above the recent floor, whatever the noise's colour) and estimates a gain in
+[0, 1] per bin; the gained spectrum is overlap-added back. Suppressing a bin is one multiplication, where a
+network that outputs the waveform must learn to reproduce the speech it keeps: far easier for a small model.
 
 The output is the input's estimate delayed by n_fft − hop samples (`delay_samples`): frame k is complete
 when sample (k+1)·hop − 1 has arrived, and a sample is complete once the last frame over it is added.
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..layers import STFTAnalysis, STFTSynthesis, StreamingModule
+from ..layers import ExponentialMeanNorm, STFTAnalysis, STFTSynthesis, StreamingModule
 from .hourglass import CentaurusHourglass, HourglassConfig, align
 
 _POWER_FLOOR = 1e-8  # keeps log power finite on digital silence
@@ -26,6 +27,7 @@ class MaskerConfig:
     n_fft: int = 512
     hop: int = 128
     core: HourglassConfig = field(default_factory=HourglassConfig)
+    mean_norm_frames: float | None = None  # time constant of the running mean (frames); None: raw log power only
 
     @property
     def delay_samples(self) -> int:
@@ -46,8 +48,10 @@ class SpectralMasker(StreamingModule):
         super().__init__()
         self.config = config
         bins = config.n_fft // 2 + 1
-        core = HourglassConfig(**{**vars(config.core), "in_channels": bins, "out_channels": bins})
+        normed = config.mean_norm_frames is not None
+        core = HourglassConfig(**{**vars(config.core), "in_channels": bins * (1 + normed), "out_channels": bins})
         self.analysis = STFTAnalysis(config.n_fft, config.hop)
+        self.mean_norm = ExponentialMeanNorm(bins, config.mean_norm_frames) if normed else None
         self.core = CentaurusHourglass(core)
         self.synthesis = STFTSynthesis(config.n_fft, config.hop)
         self.downsample_factor = config.downsample_factor
@@ -58,11 +62,14 @@ class SpectralMasker(StreamingModule):
         """Input samples an output waits for: the delay, plus a hop and the core's pooling, less one."""
         return self.delay_samples + self.downsample_factor - 1
 
-    @staticmethod
-    def features(spectrum: torch.Tensor) -> torch.Tensor:
-        """(B, 2F, K) spectra → (B, F, K) log power."""
+    def features(self, spectrum: torch.Tensor, state):
+        """(B, 2F, K) spectra → ((B, F or 2F, K) log power [and its mean-normalised copy], the norm's state)."""
         real, imag = spectrum.chunk(2, dim=1)
-        return torch.log(real.square() + imag.square() + _POWER_FLOOR)
+        power = torch.log(real.square() + imag.square() + _POWER_FLOOR)
+        if self.mean_norm is None:
+            return power, state
+        normed, state = self.mean_norm.forward_chunk(power, state)
+        return torch.cat([power, normed], dim=1), state
 
     @staticmethod
     def masked(spectrum: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -70,18 +77,22 @@ class SpectralMasker(StreamingModule):
         return spectrum * torch.sigmoid(logits).repeat(1, 2, 1)
 
     def init_state(self, batch_size, *, device=None, dtype=torch.float32):
-        parts = (self.analysis, self.core, self.synthesis)
-        return tuple(m.init_state(batch_size, device=device, dtype=dtype) for m in parts) + ((None, None),)
+        parts = (self.analysis, self.mean_norm, self.core, self.synthesis)
+        states = tuple(None if m is None else m.init_state(batch_size, device=device, dtype=dtype) for m in parts)
+        return states + ((None, None),)
 
     def forward_full(self, x):
         spectrum = self.analysis.forward_full(x)
-        logits, spectrum, _, _ = align(self.core.forward_full(self.features(spectrum)), spectrum, None, None)
+        norm = None if self.mean_norm is None else self.mean_norm.init_state(x.shape[0], device=x.device)
+        features, _ = self.features(spectrum, norm)
+        logits, spectrum, _, _ = align(self.core.forward_full(features), spectrum, None, None)
         return self.synthesis.forward_full(self.masked(spectrum, logits))
 
     def forward_chunk(self, x, state):
-        analysis, core, synthesis, pending = state
+        analysis, norm, core, synthesis, pending = state
         spectrum, analysis = self.analysis.forward_chunk(x, analysis)
-        logits, core = self.core.forward_chunk(self.features(spectrum), core)
+        features, norm = self.features(spectrum, norm)
+        logits, core = self.core.forward_chunk(features, core)
         logits, spectrum, *pending = align(logits, spectrum, *pending)  # the core holds back pooled frames
         y, synthesis = self.synthesis.forward_chunk(self.masked(spectrum, logits), synthesis)
-        return y, (analysis, core, synthesis, tuple(pending))
+        return y, (analysis, norm, core, synthesis, tuple(pending))

@@ -53,11 +53,15 @@ class DenoiseModel(Strict):
     frontend: Literal["waveform", "stft"] = "waveform"  # stft: the hourglass masks the STFT (`SpectralMasker`)
     n_fft: int = Field(512, ge=2)  # stft frame length (32 ms): frequency resolution, and the latency
     hop: int = Field(128, ge=1)  # stft frame step; must divide n_fft at least twice
+    # stft: also feed the log power less its running mean per bin, over about this many frames (`ExponentialMeanNorm`)
+    mean_norm_frames: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _check_frames(self):
         if self.frontend == "stft":
             check_frames(self.n_fft, self.hop)
+        elif self.mean_norm_frames is not None:
+            raise ValueError("mean_norm_frames needs frontend: stft (it normalises the STFT features)")
         return self
 
 
@@ -110,8 +114,9 @@ class DenoiseTask:
     def architecture(self) -> HourglassConfig | MaskerConfig:
         config = self.model_config()
         frontend, n_fft, hop = config.pop("frontend"), config.pop("n_fft"), config.pop("hop")
+        mean_norm_frames = config.pop("mean_norm_frames")
         if frontend == "stft":
-            return MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config))
+            return MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config), mean_norm_frames=mean_norm_frames)
         return HourglassConfig(**config)
 
     def build_model(self) -> CentaurusHourglass | SpectralMasker:

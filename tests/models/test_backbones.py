@@ -89,10 +89,10 @@ def test_hourglass_is_causal_and_streams_exactly(stem, dtype, block, skip):
     assert model.latency_samples == 7
 
 
-@pytest.mark.parametrize("downsample", [[1, 1], [2, 1]])
-def test_spectral_masker_is_causal_and_streams_exactly(downsample):
+@pytest.mark.parametrize("downsample,mean_norm_frames", [([1, 1], None), ([2, 1], None), ([2, 1], 6.0)])
+def test_spectral_masker_is_causal_and_streams_exactly(downsample, mean_norm_frames):
     core = HourglassConfig(channels=[8, 8], downsample=downsample, mode=["s5", "dws"], stem=8, norm=None)
-    model = SpectralMasker(MaskerConfig(n_fft=32, hop=8, core=core)).eval()
+    model = SpectralMasker(MaskerConfig(n_fft=32, hop=8, core=core, mean_norm_frames=mean_norm_frames)).eval()
     x = torch.randn(2, 1, 320)
     with torch.no_grad():
         y = model(x)
