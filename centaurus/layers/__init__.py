@@ -8,6 +8,5 @@ from .stft import STFTAnalysis, STFTSynthesis
 from .streaming import StreamingModule, StreamingSequential, reset_state, set_run_mode
 
 __all__ = ["AvgPool", "ExponentialMeanNorm", "RepeatUpsample", "StridedConvDown", "Subsample", "TransposedUpsample",
-           "streamable",
-           "act_block", "param_groups", "make_norm", "MODES", "SSMLayer", "StreamingModule", "StreamingSequential",
-           "STFTAnalysis", "STFTSynthesis", "reset_state", "set_run_mode"]
+           "streamable", "act_block", "param_groups", "make_norm", "MODES", "SSMLayer", "StreamingModule",
+           "StreamingSequential", "STFTAnalysis", "STFTSynthesis", "reset_state", "set_run_mode"]
