@@ -63,12 +63,13 @@ class SpectralMasker(StreamingModule):
         return self.delay_samples + self.downsample_factor - 1
 
     def features(self, spectrum: torch.Tensor, state):
-        """(B, 2F, K) spectra → ((B, F or 2F, K) log power [and its mean-normalised copy], the norm's state)."""
+        """(B, 2F, K) spectra → ((B, F or 2F, K) log power [and its mean-normalised copy], the norm's state);
+        state None: the stream's start."""
         real, imag = spectrum.chunk(2, dim=1)
         power = torch.log(real.square() + imag.square() + _POWER_FLOOR)
         if self.mean_norm is None:
             return power, state
-        normed, state = self.mean_norm.forward_chunk(power, state)
+        normed, state = self.mean_norm(power, state)  # explicit form: state None starts a stream
         return torch.cat([power, normed], dim=1), state
 
     @staticmethod
@@ -83,8 +84,7 @@ class SpectralMasker(StreamingModule):
 
     def forward_full(self, x):
         spectrum = self.analysis.forward_full(x)
-        norm = None if self.mean_norm is None else self.mean_norm.init_state(x.shape[0], device=x.device)
-        features, _ = self.features(spectrum, norm)
+        features, _ = self.features(spectrum, None)
         logits, spectrum, _, _ = align(self.core.forward_full(features), spectrum, None, None)
         return self.synthesis.forward_full(self.masked(spectrum, logits))
 
