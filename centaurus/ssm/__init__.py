@@ -3,11 +3,12 @@ from .contraction import ORDERS, ContractionPlan, bottleneck_apply, bottleneck_k
 from .discretize import DISCRETIZATIONS, continuous_poles, discretize, phi1
 from .fftconv import fft_conv, kernel_spectrum, power_sum_conv, spectrum_conv
 from .init import POLE_INITS, geomspace_dt, init_poles, log_uniform_dt, poles_to_A
-from .kernel import decayed_sum, power_sum, powers
+from .kernel import decayed_sum, power_sum, power_sum_vjp, powers
 
 __all__ = [
     "ORDERS", "ContractionPlan", "bottleneck_apply", "bottleneck_kernels", "choose_contraction", "DISCRETIZATIONS",
     "continuous_poles", "discretize", "phi1", "fft_conv", "kernel_spectrum", "power_sum_conv",
     "spectrum_conv", "POLE_INITS",
-    "geomspace_dt", "init_poles", "log_uniform_dt", "poles_to_A", "decayed_sum", "power_sum", "powers",
+    "geomspace_dt", "init_poles", "log_uniform_dt", "poles_to_A", "decayed_sum", "power_sum", "power_sum_vjp",
+    "powers",
 ]

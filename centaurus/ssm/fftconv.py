@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from .kernel import power_sum
+from .kernel import power_sum, power_sum_vjp
 
 _BLOCK_BYTES = 32 * 2**20  # spectrum bytes per block of output channels: small enough to stay in cache
 _DEPTHWISE_BLOCK_BYTES = 8 * 2**20  # input-spectrum bytes per block of depthwise channels
@@ -165,74 +165,98 @@ class _KernelBlockBuffers:
     def __init__(self):
         self._buffers: dict[str, torch.Tensor] = {}
 
-    def _get(self, name: str, like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    def get(self, name: str, like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         if name not in self._buffers or self._buffers[name].shape != shape:  # the last block may be smaller
             self._buffers[name] = like.new_zeros(shape, dtype=dtype)         # zeros: the 2L padding stays zero
         return self._buffers[name]
 
-    def spectra(self, kernels: torch.Tensor, length: int) -> torch.Tensor:
-        """kernels (d, X, L) → their rfft over 2L points, frequency-major (F, d, X)."""
+    def spectra(self, kernels: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """kernels (d, X, L) → their rfft over 2L points, frequency-major (F, d, X), in `out` if given."""
         d, X, _ = kernels.shape
-        padded = self._get("padded", kernels, (d, X, 2 * length), kernels.dtype)
-        spec = self._get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
+        padded = self.get("padded", kernels, (d, X, 2 * length), kernels.dtype)
+        spec = self.get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
         _padded_spectrum(padded, kernels, length, out=spec)
-        major = self._get("frequency-major", spec, (length + 1, d * X), spec.dtype)
-        return _transposed(spec.view(d * X, -1), out=major).view(-1, d, X)
+        major = self.get("frequency-major", spec, (length + 1, d, X), spec.dtype) if out is None else out
+        _transposed(spec.view(d * X, -1), out=major.view(-1, d * X))
+        return major
 
     def causal(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Frequency-major spectra (F, d, X) → (d, X, L), as `_causal_from_frequency_major`."""
         F, d, X = spec.shape
-        major = _transposed(spec.view(F, d * X), out=self._get("channel-major", spec, (d * X, F), spec.dtype))
-        time = self._get("time", spec, (d * X, 2 * length), spec.real.dtype)
+        major = _transposed(spec.view(F, d * X), out=self.get("channel-major", spec, (d * X, F), spec.dtype))
+        time = self.get("time", spec, (d * X, 2 * length), spec.real.dtype)
         return _causal(major, length, out=time).view(d, X, length)
+
+
+_KEPT_SPECTRA_BYTES = 2**30  # kernel spectra up to this size are kept from forward for backward, not remade
 
 
 class _FullConv(torch.autograd.Function):
     """y[b, d] = Σ_x k[d, x] * u[b, x] with kernels k = make_kernels(*operands), made one block of output
-    channels at a time: only one block's kernels and spectra exist at once, and backward remakes each block
-    from the operands (and differentiates `make_kernels` there) instead of keeping it. Operands are sliced
-    along their first axis, the output channels."""
+    channels at a time, so the (D, X, L) kernels never exist at once. Backward maps the kernels' gradient back to
+    the operands with `kernels_vjp(grad_k, *operands)`, block by block. Operands are sliced along their first
+    axis, the output channels.
+
+    The input's gradient needs the kernel spectra again. Forward keeps them, frequency-major, when they fit
+    `_KEPT_SPECTRA_BYTES`: then the spectral products with them run once over all output channels (a block's
+    few channels make matrix products too small to be efficient). Otherwise backward remakes each block's."""
 
     @staticmethod
-    def forward(ctx, u, make_kernels, *operands):
-        length, out_channels = u.shape[-1], operands[0].shape[0]
+    def forward(ctx, u, make_kernels, kernels_vjp, *operands):
+        (batch, channels, length), out_channels = u.shape, operands[0].shape[0]
         spec_u = _frequency_major_spectrum(u, length)                          # (F, B, X)
-        ctx.make_kernels = make_kernels
-        ctx.save_for_backward(spec_u, *operands)
-        spec_y = spec_u.new_empty(spec_u.shape[0], u.shape[0], out_channels)  # (F, B, D)
+        keep = ctx.needs_input_grad[0] and out_channels * channels * (length + 1) * 8 <= _KEPT_SPECTRA_BYTES
+        ctx.make_kernels, ctx.kernels_vjp, ctx.operand_count = make_kernels, kernels_vjp, len(operands)
+        kept = spec_u.new_empty(length + 1, out_channels, channels) if keep else None  # (F, D, X)
+        spec_y = spec_u.new_empty(length + 1, batch, out_channels)             # (F, B, D)
         buffers = _KernelBlockBuffers()
-        for blk in _blocks(out_channels, u.shape[1], length, _BLOCK_BYTES, u.device):
-            spec_k = buffers.spectra(make_kernels(*(o[blk] for o in operands)), length)  # (F, d, X)
-            spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
+        for blk in _blocks(out_channels, channels, length, _BLOCK_BYTES, u.device):
+            spec_k = buffers.spectra(make_kernels(*(o[blk] for o in operands)), length,
+                                     out=kept[:, blk] if keep else None)       # (F, d, X)
+            if not keep:
+                spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
+        if keep:
+            torch.bmm(spec_u, kept.transpose(1, 2), out=spec_y)
+        ctx.save_for_backward(spec_u, *operands, *([kept] if keep else []))
         return _causal_from_frequency_major(spec_y, length)
 
     @staticmethod
     def backward(ctx, grad):
-        spec_u, *operands = ctx.saved_tensors
+        spec_u, *saved = ctx.saved_tensors
+        operands, kept = saved[:ctx.operand_count], (saved[ctx.operand_count:] or [None])[0]
         length, out_channels = grad.shape[-1], operands[0].shape[0]
-        spec_g = _frequency_major_spectrum(grad, length)                       # (F, B, D)
-        conj_g, conj_u = torch.conj_physical(spec_g), torch.conj_physical(spec_u)
-        conj_grad_u = torch.zeros_like(spec_u) if ctx.needs_input_grad[0] else None
-        to_operands = any(ctx.needs_input_grad[2:])
-        grads = [torch.zeros_like(o) for o in operands] if to_operands else [None] * len(operands)
+        conj_g = _frequency_major_spectrum(grad, length).conj_physical_()      # (F, B, D)
+        blocks = _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES, grad.device)
         buffers = _KernelBlockBuffers()
-        for blk in _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES, grad.device):
-            with torch.enable_grad():
-                parts = [o[blk].detach().requires_grad_() for o in operands]
-                k = ctx.make_kernels(*parts)                                  # (d, X, L)
-            spec_k = buffers.spectra(k.detach(), length)                      # (F, d, X)
-            if conj_grad_u is not None:  # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): never conjugate the kernels
-                conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
-            if to_operands:  # the kernel spectra's buffer is free again: their gradient goes there
-                grad_k = buffers.causal(torch.bmm(spec_g[:, :, blk].transpose(1, 2), conj_u, out=spec_k), length)
-                for whole, part in zip(grads, torch.autograd.grad(k, parts, grad_k)):
+        grad_u = None
+        if ctx.needs_input_grad[0]:  # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): never conjugate the kernels
+            if kept is not None:
+                conj_grad_u = torch.bmm(conj_g, kept)
+            else:
+                conj_grad_u = torch.zeros_like(spec_u)
+                for blk in blocks:
+                    spec_k = buffers.spectra(ctx.make_kernels(*(o[blk] for o in operands)), length)
+                    conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
+            grad_u = _causal_from_frequency_major(conj_grad_u.conj_physical_(), length)
+        grads = [None] * len(operands)
+        if any(ctx.needs_input_grad[3:]):
+            grads = [torch.zeros_like(o) for o in operands]
+            for blk in blocks:
+                shape = (spec_u.shape[0], blk.stop - blk.start, spec_u.shape[2])
+                block_spec = torch.bmm(conj_g[:, :, blk].transpose(1, 2), spec_u,  # Σ_b G·conj(U), conjugated
+                                       out=buffers.get("gradient", spec_u, shape, spec_u.dtype)).conj_physical_()
+                parts = [o[blk] for o in operands]
+                for whole, part in zip(grads, ctx.kernels_vjp(buffers.causal(block_spec, length), *parts)):
                     whole[blk] = part
-        grad_u = None if conj_grad_u is None else _causal_from_frequency_major(conj_grad_u.conj_physical_(), length)
-        return grad_u, None, *grads
+        return grad_u, None, None, *grads
 
 
 def _given(k: torch.Tensor) -> torch.Tensor:
     return k
+
+
+def _given_vjp(grad_k: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor]:
+    return (grad_k,)
 
 
 # Kept out of torch.compile: inductor mis-strides complex FFT outputs inside a custom autograd Function.
@@ -250,7 +274,7 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     dtype = torch.float64 if torch.float64 in (u.dtype, k.dtype) else torch.float32
     with torch.autocast(u.device.type, enabled=False):
         u, k = u.to(dtype), k.to(dtype)
-        return _DepthwiseConv.apply(u, k) if k.dim() == 2 else _FullConv.apply(u, _given, k)
+        return _DepthwiseConv.apply(u, k) if k.dim() == 2 else _FullConv.apply(u, _given, _given_vjp, k)
 
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
@@ -269,7 +293,7 @@ def power_sum_conv(u: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor
     real, cplx = (torch.float64, torch.complex128) if wide else (torch.float32, torch.complex64)
     with torch.autocast(u.device.type, enabled=False):
         make_kernels = functools.partial(power_sum, length=u.shape[-1])
-        return _FullConv.apply(u.to(real), make_kernels, weight.to(cplx), log_pole.to(cplx))
+        return _FullConv.apply(u.to(real), make_kernels, power_sum_vjp, weight.to(cplx), log_pole.to(cplx))
 
 
 def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:

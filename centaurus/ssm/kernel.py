@@ -67,6 +67,42 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
         return taps.flatten(-2)[..., :length]                                # (..., L)
 
 
+def power_sum_vjp(grad: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor, *,
+                  shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of `power_sum` for an upstream gradient `grad`, in closed form.
+
+    With e = l + shift, S0 = Σ_l g_l·p^e and S1 = Σ_l g_l·e·p^e, they are conj(S0) for the weight and
+    conj(w·S1) for the log pole (torch's convention for complex leaves). Both sums run blocked like `power_sum`,
+    as one real matrix product of the (…, K, T) blocks of g with the near powers and their r-weighted copies:
+    twice the forward's work, where autograd through `power_sum` also backpropagates every elementwise step.
+
+    Args:
+        grad: real (..., L), the gradient of the taps.
+        weight, log_pole: complex (..., N), as given to `power_sum`.
+
+    Returns:
+        (grad_weight, grad_log_pole), complex, shaped like weight and log_pole (summed over broadcast axes).
+    """
+    real = _real_dtype(grad, weight, log_pole)
+    cplx = torch.complex64 if real == torch.float32 else torch.complex128
+    length, states = grad.shape[-1], log_pole.shape[-1]
+    with torch.autocast(log_pole.device.type, enabled=False):
+        weight, log_pole = weight.to(cplx), log_pole.to(cplx)
+        inner, outer = _block(length)
+        r = torch.arange(inner, device=log_pole.device, dtype=real)
+        k = torch.arange(outer, device=log_pole.device, dtype=real) * inner + shift
+        near_re, near_im = _polar_powers(log_pole, r)                        # (..., N, T)
+        far = powers(log_pole, k)                                            # (..., N, K)
+        near = torch.cat([near_re, near_im, near_re * r, near_im * r], dim=-2).transpose(-1, -2)  # (..., T, 4N)
+        blocks = torch.nn.functional.pad(grad.to(real), (0, outer * inner - length)).unflatten(-1, (outer, inner))
+        sums = torch.matmul(blocks, near)                                    # (..., K, 4N)
+        near_sum = torch.complex(sums[..., :states], sums[..., states:2 * states]).transpose(-1, -2)   # (..., N, K)
+        weighted_sum = torch.complex(sums[..., 2 * states:3 * states], sums[..., 3 * states:]).transpose(-1, -2)
+        s0 = (far * near_sum).sum(-1)
+        s1 = (far * (k * near_sum + weighted_sum)).sum(-1)
+        return s0.conj().sum_to_size(weight.shape), (weight * s1).conj().sum_to_size(log_pole.shape)
+
+
 def decayed_sum(drive: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
     """S[..., n] = Σ_l drive[..., l] · p_n^{L−1−l}: the state reached from zero after L steps of drive.
 

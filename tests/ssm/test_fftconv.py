@@ -85,9 +85,13 @@ def _ssm_operands(g, D, X, N):
 
 
 @pytest.mark.parametrize("block_bytes", [None, 3 * 24 * 8 * 2])
-def test_power_sum_conv_equals_fft_conv_of_the_power_sum(monkeypatch, block_bytes):
-    """Generating kernels block by block inside the convolution changes neither output nor gradients."""
+@pytest.mark.parametrize("keep_spectra", [True, False])
+def test_power_sum_conv_equals_fft_conv_of_the_power_sum(monkeypatch, block_bytes, keep_spectra):
+    """Generating kernels block by block inside the convolution, and keeping their spectra for backward or
+    remaking them there, changes neither output nor gradients."""
     from centaurus.ssm import fftconv, power_sum, power_sum_conv
+    if not keep_spectra:
+        monkeypatch.setattr(fftconv, "_KEPT_SPECTRA_BYTES", 0)
     if block_bytes:
         monkeypatch.setattr(fftconv, "_BLOCK_BYTES", block_bytes)  # two output channels per block
         assert len(fftconv._blocks(5, 3, 23, fftconv._BLOCK_BYTES, CPU)) == 3
@@ -103,8 +107,11 @@ def test_power_sum_conv_equals_fft_conv_of_the_power_sum(monkeypatch, block_byte
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
 
 
-def test_power_sum_conv_gradcheck():
-    from centaurus.ssm import power_sum_conv
+@pytest.mark.parametrize("keep_spectra", [True, False])
+def test_power_sum_conv_gradcheck(monkeypatch, keep_spectra):
+    from centaurus.ssm import fftconv, power_sum_conv
+    if not keep_spectra:
+        monkeypatch.setattr(fftconv, "_KEPT_SPECTRA_BYTES", 0)
     g = torch.Generator().manual_seed(5)
     u = torch.randn(2, 2, 9, dtype=torch.float64, generator=g, requires_grad=True)
     weight, log_pole = (t.requires_grad_() for t in _ssm_operands(g, 3, 2, 2))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from centaurus.ssm import decayed_sum, power_sum
+from centaurus.ssm import decayed_sum, power_sum, power_sum_vjp
 from centaurus.ssm.reference import power_sum_reference
 
 
@@ -68,3 +68,17 @@ def test_power_sum_of_decayed_modes_is_free_of_subnormals():
     torch.testing.assert_close(got.double(), expected, rtol=0, atol=1e-6)
     grads = torch.autograd.grad(got, (w32, p32), torch.randn(got.shape, generator=g))
     assert not any(_subnormal(gr) for gr in grads)
+
+
+@pytest.mark.parametrize("length", [1, 17, 257])
+@pytest.mark.parametrize("shift", [0, 1])
+def test_power_sum_vjp_equals_autograd(length, shift):
+    g = torch.Generator().manual_seed(length + shift)
+    log_pole = _random_poles(3, 5, generator=g).requires_grad_()
+    weight = torch.randn(2, 3, 5, dtype=torch.complex128, generator=g).requires_grad_()  # broadcast over axis 0
+    upstream = torch.randn(2, 3, length, dtype=torch.float64, generator=g)
+    expected = torch.autograd.grad(power_sum(weight, log_pole, length, shift=shift), (weight, log_pole), upstream)
+    got = power_sum_vjp(upstream, weight.detach(), log_pole.detach(), shift=shift)
+    for a, b in zip(got, expected):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
