@@ -1,9 +1,9 @@
 """Causal long convolution by FFT with 2L zero padding, with an exact, memory-saving backward (spec §4.1).
 
-The input spectrum (2× the size of u) is kept for backward; the kernel spectra of the "full" variant are
-recomputed there instead, block by block over output channels, so no (D, C, L+1) spectrum of the whole
-kernel is ever held at once. `power_sum_conv` goes one step further for SSM kernels: it generates each block
-of kernels from the poles as it goes, so the (D, C, L) kernel itself never exists either.
+The input spectrum (2× the size of u) is kept for backward. The "full" variant keeps its (D, C, L+1) kernel
+spectra too while they fit a budget, and beyond it remakes them in backward, block by block over output
+channels. `power_sum_conv` generates each block of SSM kernels from the poles as it goes, so the (D, C, L)
+kernel itself never exists, and maps their gradient back to the poles in closed form.
 
 Inference that applies one kernel to many inputs of one length (a keyword spotter's windows) can hold the
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
@@ -279,8 +279,8 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
 def power_sum_conv(u: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
-    """`fft_conv(u, power_sum(weight, log_pole, L))` for full kernels, without the (D, X, L) kernel: in
-    training it and its spectrum would be the largest tensors of a full-mode layer.
+    """`fft_conv(u, power_sum(weight, log_pole, L))` for full kernels, without the (D, X, L) kernel, and with
+    the closed-form gradient `power_sum_vjp` in place of autograd through the kernels.
 
     Args:
         u: (B, X, L) input.
