@@ -105,9 +105,15 @@ def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: C
         return fft_conv(u, kernels[0])
     h, w_in, w_out = kernels
     if plan.order == "project-first":
-        x = torch.einsum("mc,bcl->bml", w_in, u)                                   # (B, M', L)
-        return torch.einsum("dm,bml->bdl", w_out, fft_conv(x, h.to(x.dtype)))
+        x = _pointwise(w_in, u)                                                    # (B, M', L)
+        return _pointwise(w_out, fft_conv(x, h.to(x.dtype)))
     return _frequency_contract(u, h, w_in, w_out, plan.path)
+
+
+def _pointwise(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Σ_m weight[d, m]·x[b, m, l] as a 1×1 convolution. On the CPU its forward and backward take half the time
+    of einsum's, which moves the long axis into one matrix product and the result back, through fresh tensors."""
+    return torch.nn.functional.conv1d(x, weight[..., None])
 
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
