@@ -14,9 +14,17 @@ def _block(length: int) -> tuple[int, int]:
     return inner, -(-length // inner)
 
 
-def _real_dtype(*tensors: torch.Tensor) -> torch.dtype:
+def _dtypes(*tensors: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
+    """(real, complex) working dtypes: double if any input is, else single."""
     wide = any(t.dtype in (torch.float64, torch.complex128) for t in tensors)
-    return torch.float64 if wide else torch.float32
+    return (torch.float64, torch.complex128) if wide else (torch.float32, torch.complex64)
+
+
+def _tap_exponents(length: int, shift: int, real: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exponents l + shift = k·T + r + shift of `length` taps, split as r (T,) and k·T + shift (K,)."""
+    inner, outer = _block(length)
+    r = torch.arange(inner, device=device, dtype=real)
+    return r, torch.arange(outer, device=device, dtype=real) * inner + shift
 
 
 def _polar_powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,13 +57,10 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
     Returns:
         real (broadcast(...), L), in fp32 (fp64 if an input is double), with autocast off.
     """
-    real = _real_dtype(weight, log_pole)
-    cplx = torch.complex64 if real == torch.float32 else torch.complex128
+    real, cplx = _dtypes(weight, log_pole)
     with torch.autocast(log_pole.device.type, enabled=False):
         weight, log_pole = weight.to(cplx), log_pole.to(cplx)
-        inner, outer = _block(length)
-        r = torch.arange(inner, device=log_pole.device, dtype=real)
-        k = torch.arange(outer, device=log_pole.device, dtype=real) * inner + shift
+        r, k = _tap_exponents(length, shift, real, log_pole.device)
         near_re, near_im = _polar_powers(log_pole, r)                        # (..., N, T)
         far_re, far_im = _polar_powers(log_pole, k)                          # (..., N, K)
         w_re, w_im = weight.real[..., None], weight.imag[..., None]
@@ -83,18 +88,15 @@ def power_sum_vjp(grad: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tens
     Returns:
         (grad_weight, grad_log_pole), complex, shaped like weight and log_pole (summed over broadcast axes).
     """
-    real = _real_dtype(grad, weight, log_pole)
-    cplx = torch.complex64 if real == torch.float32 else torch.complex128
+    real, cplx = _dtypes(grad, weight, log_pole)
     length, states = grad.shape[-1], log_pole.shape[-1]
     with torch.autocast(log_pole.device.type, enabled=False):
         weight, log_pole = weight.to(cplx), log_pole.to(cplx)
-        inner, outer = _block(length)
-        r = torch.arange(inner, device=log_pole.device, dtype=real)
-        k = torch.arange(outer, device=log_pole.device, dtype=real) * inner + shift
+        r, k = _tap_exponents(length, shift, real, log_pole.device)
         near_re, near_im = _polar_powers(log_pole, r)                        # (..., N, T)
         far = powers(log_pole, k)                                            # (..., N, K)
         near = torch.cat([near_re, near_im, near_re * r, near_im * r], dim=-2).transpose(-1, -2)  # (..., T, 4N)
-        blocks = torch.nn.functional.pad(grad.to(real), (0, outer * inner - length)).unflatten(-1, (outer, inner))
+        blocks = torch.nn.functional.pad(grad.to(real), (0, len(k) * len(r) - length)).unflatten(-1, (len(k), -1))
         sums = torch.matmul(blocks, near)                                    # (..., K, 4N)
         near_sum = torch.complex(sums[..., :states], sums[..., states:2 * states]).transpose(-1, -2)   # (..., N, K)
         weighted_sum = torch.complex(sums[..., 2 * states:3 * states], sums[..., 3 * states:]).transpose(-1, -2)
@@ -113,8 +115,7 @@ def decayed_sum(drive: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
     Returns:
         complex (broadcast(...), N).
     """
-    real = _real_dtype(drive, log_pole)
-    cplx = torch.complex64 if real == torch.float32 else torch.complex128
+    real, cplx = _dtypes(drive, log_pole)
     length = drive.shape[-1]
     with torch.autocast(log_pole.device.type, enabled=False):
         drive, log_pole = drive.to(real), log_pole.to(cplx)
