@@ -37,8 +37,9 @@ def test_cuda_forward_and_backward_match_cpu(mode):
 
 
 @pytest.mark.parametrize("complex_out", [False, True])
-def test_cuda_every_contraction_order_matches_cpu(complex_out):
-    leaves = bottleneck_problem(4, complex_out)
+@pytest.mark.parametrize("channels", [(3, 5, 6), (9, 10, 8)])
+def test_cuda_every_contraction_order_matches_cpu(complex_out, channels):
+    leaves = bottleneck_problem(4, complex_out, channels)
     want, want_grads = output_and_gradients(PLANS[0], leaves)
     on_gpu = [t.detach().to("cuda", torch.complex64 if t.is_complex() else torch.float32).requires_grad_()
               for t in leaves]

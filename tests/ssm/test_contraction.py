@@ -10,10 +10,10 @@ PLANS = [ContractionPlan(order, 0.0, (), None) for order in ORDERS[:2]] + [
 LENGTH = 40
 
 
-def bottleneck_problem(states: int, complex_out: bool) -> list[torch.Tensor]:
-    """u (B, C, L), w_in, w_out, weight and log_pole in float64, each requiring grad."""
+def bottleneck_problem(states: int, complex_out: bool, channels: tuple[int, int, int]) -> list[torch.Tensor]:
+    """u (B, C, L), w_in, w_out, weight and log_pole in float64, each requiring grad; channels = (C, D, M)."""
     g = torch.Generator().manual_seed(states)
-    B, C, D, M = 2, 3, 5, 6
+    B, (C, D, M) = 2, channels
     u = torch.randn(B, C, LENGTH, dtype=torch.float64, generator=g)
     w_in = torch.randn(M, C, dtype=torch.float64, generator=g)
     w_out = torch.randn(D, M, dtype=torch.complex128 if complex_out else torch.float64, generator=g)
@@ -32,8 +32,9 @@ def output_and_gradients(plan: ContractionPlan, leaves: list[torch.Tensor]):
 
 
 @pytest.mark.parametrize("states,complex_out", [(1, False), (1, True), (4, False)])
-def test_every_order_gives_the_same_output_and_gradients(states, complex_out):
-    leaves = bottleneck_problem(states, complex_out)
+@pytest.mark.parametrize("channels", [(3, 5, 6), (9, 10, 8)])  # projections by einsum, and by 1×1 convolution
+def test_every_order_gives_the_same_output_and_gradients(states, complex_out, channels):
+    leaves = bottleneck_problem(states, complex_out, channels)
     want, want_grads = output_and_gradients(PLANS[0], leaves)
     for plan in PLANS[1:]:
         out, grads = output_and_gradients(plan, leaves)
