@@ -205,7 +205,8 @@ class _FullConv(torch.autograd.Function):
     def forward(ctx, u, make_kernels, kernels_vjp, *operands):
         (batch, channels, length), out_channels = u.shape, operands[0].shape[0]
         spec_u = _frequency_major_spectrum(u, length)                          # (F, B, X)
-        keep = ctx.needs_input_grad[0] and out_channels * channels * (length + 1) * 8 <= _KEPT_SPECTRA_BYTES
+        kept_bytes = out_channels * channels * (length + 1) * spec_u.element_size()
+        keep = ctx.needs_input_grad[0] and kept_bytes <= _KEPT_SPECTRA_BYTES
         ctx.make_kernels, ctx.kernels_vjp, ctx.operand_count = make_kernels, kernels_vjp, len(operands)
         kept = spec_u.new_empty(length + 1, out_channels, channels) if keep else None  # (F, D, X)
         spec_y = spec_u.new_empty(length + 1, batch, out_channels)             # (F, B, D)
