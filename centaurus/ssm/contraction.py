@@ -111,12 +111,10 @@ def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: C
 
 
 def _pointwise(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Σ_m weight[d, m]·x[b, m, l]. Between 8 or more channels each side, as a 1×1 convolution: on the CPU its
-    forward and backward take up to half the time of einsum's, which moves the long axis into one matrix product
-    and the result back, through fresh tensors. With fewer, the convolution is the slower (2-3× at 1-4)."""
-    if min(weight.shape) >= 8:
-        return torch.nn.functional.conv1d(x, weight[..., None])
-    return torch.einsum("dm,bml->bdl", weight, x)
+    """Σ_m weight[d, m]·x[b, m, l], as one matrix product per batch item against the broadcast weight. On the
+    CPU its forward and backward take a half to a third of einsum's time, which moves the long axis into one
+    matrix product and the result back through fresh tensors, and 15-70 % less than a 1×1 convolution's."""
+    return torch.bmm(weight.expand(x.shape[0], -1, -1), x)
 
 
 @torch.compiler.disable  # complex spectra, as in fft_conv

@@ -32,7 +32,7 @@ def output_and_gradients(plan: ContractionPlan, leaves: list[torch.Tensor]):
 
 
 @pytest.mark.parametrize("states,complex_out", [(1, False), (1, True), (4, False)])
-@pytest.mark.parametrize("channels", [(3, 5, 6), (9, 10, 8)])  # projections by einsum, and by 1×1 convolution
+@pytest.mark.parametrize("channels", [(3, 5, 6), (9, 10, 8)])
 def test_every_order_gives_the_same_output_and_gradients(states, complex_out, channels):
     leaves = bottleneck_problem(states, complex_out, channels)
     want, want_grads = output_and_gradients(PLANS[0], leaves)
