@@ -3,7 +3,9 @@
 Waveform in, waveform out: the STFT of the input (√Hann frames of n_fft every hop) gives F = n_fft/2 + 1 bins
 per frame; the hourglass reads their log power (and, with `mean_norm_frames`, the log power less its causal
 running mean per bin: the level above the recent floor, whatever the noise's colour) and estimates a gain in
-[0, 1] per bin; the gained spectrum is overlap-added back. Suppressing a bin is one multiplication, where a
+[0, 1] per bin; the gained spectrum is overlap-added back. With `bands`, it also reads the log power of that many
+mel bands: a bin's power fluctuates by several dB from frame to frame under noise (2 degrees of freedom), a
+band's average over many bins far less. Suppressing a bin is one multiplication, where a
 network that outputs the waveform must learn to reproduce the speech it keeps: far easier for a small model.
 
 The output is the input's estimate delayed by n_fft − hop samples (`delay_samples`): frame k is complete
@@ -12,11 +14,13 @@ when sample (k+1)·hop − 1 has arrived, and a sample is complete once the last
 from dataclasses import dataclass, field
 
 import torch
+from torchaudio.functional import melscale_fbanks
 
 from ..layers import ExponentialMeanNorm, STFTAnalysis, STFTSynthesis, StreamingModule
 from .hourglass import CentaurusHourglass, HourglassConfig, align
 
 _POWER_FLOOR = 1e-8  # keeps log power finite on digital silence
+_SAMPLE_RATE = 16000  # places the mel bands: the denoising task's audio rate
 
 
 @dataclass
@@ -28,6 +32,7 @@ class MaskerConfig:
     hop: int = 128
     core: HourglassConfig = field(default_factory=HourglassConfig)
     mean_norm_frames: float | None = None  # time constant of the running mean (frames); None: raw log power only
+    bands: int | None = None  # also the log power of this many mel bands; None: bins only
 
     @property
     def delay_samples(self) -> int:
@@ -49,7 +54,11 @@ class SpectralMasker(StreamingModule):
         self.config = config
         bins = config.n_fft // 2 + 1
         normed = config.mean_norm_frames is not None
-        core = HourglassConfig(**{**vars(config.core), "in_channels": bins * (1 + normed), "out_channels": bins})
+        features = bins * (1 + normed) + (config.bands or 0)
+        core = HourglassConfig(**{**vars(config.core), "in_channels": features, "out_channels": bins})
+        # A fixed map, rebuilt from the config: not part of the weights.
+        self.register_buffer("band_map", melscale_fbanks(bins, 0.0, _SAMPLE_RATE / 2, config.bands, _SAMPLE_RATE).T
+                             if config.bands else None, persistent=False)                    # (bands, F)
         self.analysis = STFTAnalysis(config.n_fft, config.hop)
         self.mean_norm = ExponentialMeanNorm(bins, config.mean_norm_frames) if normed else None
         self.core = CentaurusHourglass(core)
@@ -63,14 +72,18 @@ class SpectralMasker(StreamingModule):
         return self.delay_samples + self.downsample_factor - 1
 
     def features(self, spectrum: torch.Tensor, state):
-        """(B, 2F, K) spectra → ((B, F or 2F, K) log power [and its mean-normalised copy], the norm's state);
-        state None: the stream's start."""
+        """(B, 2F, K) spectra → (log power (B, F, K) [, its mean-normalised copy] [, the bands' log power],
+        concatenated over channels; the norm's state); state None: the stream's start."""
         real, imag = spectrum.chunk(2, dim=1)
-        power = torch.log(real.square() + imag.square() + _POWER_FLOOR)
-        if self.mean_norm is None:
-            return power, state
-        normed, state = self.mean_norm(power, state)  # explicit form: state None starts a stream
-        return torch.cat([power, normed], dim=1), state
+        linear = real.square() + imag.square()
+        power = torch.log(linear + _POWER_FLOOR)
+        parts = [power]
+        if self.mean_norm is not None:
+            normed, state = self.mean_norm(power, state)  # explicit form: state None starts a stream
+            parts.append(normed)
+        if self.band_map is not None:
+            parts.append(torch.log(torch.matmul(self.band_map, linear) + _POWER_FLOOR))
+        return (torch.cat(parts, dim=1) if len(parts) > 1 else power), state
 
     @staticmethod
     def masked(spectrum: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

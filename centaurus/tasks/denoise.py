@@ -55,13 +55,14 @@ class DenoiseModel(Strict):
     hop: int = Field(128, ge=1)  # stft frame step; must divide n_fft at least twice
     # stft: also feed the log power less its running mean per bin, over about this many frames (`ExponentialMeanNorm`)
     mean_norm_frames: float | None = Field(None, gt=0)
+    bands: int | None = Field(None, ge=1)  # stft: also feed the log power of this many mel bands
 
     @model_validator(mode="after")
     def _check_frames(self):
         if self.frontend == "stft":
             check_frames(self.n_fft, self.hop)
-        elif self.mean_norm_frames is not None:
-            raise ValueError("mean_norm_frames needs frontend: stft (it normalises the STFT features)")
+        elif self.mean_norm_frames is not None or self.bands is not None:
+            raise ValueError("mean_norm_frames and bands need frontend: stft (they are STFT features)")
         return self
 
 
@@ -114,9 +115,9 @@ class DenoiseTask:
     def architecture(self) -> HourglassConfig | MaskerConfig:
         config = self.model_config()
         frontend, n_fft, hop = config.pop("frontend"), config.pop("n_fft"), config.pop("hop")
-        mean_norm_frames = config.pop("mean_norm_frames")
+        features = dict(mean_norm_frames=config.pop("mean_norm_frames"), bands=config.pop("bands"))
         if frontend == "stft":
-            return MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config), mean_norm_frames=mean_norm_frames)
+            return MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config), **features)
         return HourglassConfig(**config)
 
     def build_model(self) -> CentaurusHourglass | SpectralMasker:

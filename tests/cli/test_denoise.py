@@ -52,7 +52,7 @@ def masker_checkpoint(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("masker")
     root = make_denoise(tmp / "data", train=8, test=2, samples=4096)
     recipe = denoise_recipe(root, tmp / "run", epochs=1)
-    recipe["model"] = {**MASKER, "mean_norm_frames": 10.0}  # the running-mean features travel into ONNX too
+    recipe["model"] = {**MASKER, "mean_norm_frames": 10.0, "bands": 8}  # running-mean and band features reach ONNX too
     return train(validate_recipe(recipe, source="t"), device="cpu", progress=False).best_checkpoint
 
 

@@ -89,10 +89,12 @@ def test_hourglass_is_causal_and_streams_exactly(stem, dtype, block, skip):
     assert model.latency_samples == 7
 
 
-@pytest.mark.parametrize("downsample,mean_norm_frames", [([1, 1], None), ([2, 1], None), ([2, 1], 6.0)])
-def test_spectral_masker_is_causal_and_streams_exactly(downsample, mean_norm_frames):
+@pytest.mark.parametrize("downsample,mean_norm_frames,bands",
+                         [([1, 1], None, None), ([2, 1], None, None), ([2, 1], 6.0, None), ([1, 1], None, 5)])
+def test_spectral_masker_is_causal_and_streams_exactly(downsample, mean_norm_frames, bands):
     core = HourglassConfig(channels=[8, 8], downsample=downsample, mode=["s5", "dws"], stem=8, norm=None)
-    model = SpectralMasker(MaskerConfig(n_fft=32, hop=8, core=core, mean_norm_frames=mean_norm_frames)).eval()
+    config = MaskerConfig(n_fft=32, hop=8, core=core, mean_norm_frames=mean_norm_frames, bands=bands)
+    model = SpectralMasker(config).eval()
     x = torch.randn(2, 1, 320)
     with torch.no_grad():
         y = model(x)
@@ -107,6 +109,18 @@ def test_spectral_masker_is_causal_and_streams_exactly(downsample, mean_norm_fra
     assert streamed.shape[-1] == 320 // factor * factor
     torch.testing.assert_close(streamed, y[..., :streamed.shape[-1]], rtol=1e-5, atol=1e-6)
     assert (model.delay_samples, model.latency_samples) == (24, 24 + factor - 1)
+
+
+def test_masker_band_features_fluctuate_less_than_bins_under_noise():
+    core = HourglassConfig(channels=[8], downsample=[1], mode=["dws"], stem=8, norm=None)
+    model = SpectralMasker(MaskerConfig(n_fft=512, hop=128, core=core, bands=32))
+    with torch.no_grad():
+        features, _ = model.features(model.analysis(torch.randn(1, 1, 32000)), None)
+    bins, bands = features[0, :257], features[0, 257:]
+    assert bands.shape[0] == 32 and model.core.config.in_channels == 257 + 32
+    # A bin's log power under white noise spreads by π/√6 ≈ 1.28 nats over time; a band averages several bins.
+    assert 1.1 < bins.std(-1).median() < 1.5
+    assert bands.std(-1).median() < 0.5 * bins.std(-1).median()
 
 
 @pytest.mark.parametrize("length,chunk,tol", [(128, 8, 1e-6), (128, 12, 1e-6), (128, 1, 1e-6),
