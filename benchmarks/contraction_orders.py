@@ -12,6 +12,7 @@ import opt_einsum
 import torch
 
 from centaurus.ssm import ORDERS, ContractionPlan, bottleneck_apply, bottleneck_kernels, choose_contraction
+from centaurus.ssm.chunked import best_chunk
 from centaurus.ssm.contraction import FREQUENCY_EQUATION
 
 # (B, C, D, M, N', L): s5 has M = J·N bottleneck channels of one pole each, neck M = J channels of N poles.
@@ -42,12 +43,12 @@ def time_order(order: str, shape: tuple[int, ...], reps: int) -> float | None:
     log_pole = torch.complex(-0.01 * torch.rand(M, N), torch.rand(M, N)).requires_grad_()
     path, _ = opt_einsum.contract_path(FREQUENCY_EQUATION, (B, C, L + 1), (M, L + 1), (M, C), (D, M),
                                        shapes=True, optimize="optimal")
-    plan = ContractionPlan(order, 0.0, (), tuple(path))
+    plan = ContractionPlan(order, 0.0, (), tuple(path), best_chunk(B, M, N, L)[0])
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         kernels = bottleneck_kernels(w_in=w_in, w_out=w_out, weight=weight, log_pole=log_pole, length=L,
-                                     order=order)
+                                     order=order, chunk=plan.chunk)
         bottleneck_apply(u, kernels, plan).sum().backward()
         times.append(time.perf_counter() - start)
     return statistics.median(times)

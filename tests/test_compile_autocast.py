@@ -44,28 +44,31 @@ def test_compiled_streaming_matches_eager():
     torch.testing.assert_close(chunks, y, rtol=1e-5, atol=1e-6)
 
 
-class _FFTDtypes(TorchDispatchMode):
+class _FilterDtypes(TorchDispatchMode):
+    """The input dtypes of every FFT, and of every complex number made from real parts: the chunked order's
+    states, made from its real products, and the poles."""
+
     def __init__(self):
         super().__init__()
         self.dtypes = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if "fft" in func.__name__:
+        if "fft" in func.__name__ or func.__name__.startswith("complex"):
             self.dtypes.add(args[0].dtype)
         return func(*args, **(kwargs or {}))
 
 
 def autocast_keeps_fp32(layer: SSMLayer, x: torch.Tensor, dtype: torch.dtype) -> None:
-    """Under autocast to `dtype` on x's device every FFT runs in fp32/complex64 and the discretisation in
-    complex64, the output stays within 2 % of fp32 and every gradient is finite (also run on CUDA)."""
+    """Under autocast to `dtype` on x's device every FFT (or chunked product) runs in fp32/complex64 and the
+    discretisation in complex64, the output stays within 2 % of fp32 and every gradient is finite (also run on CUDA)."""
     reference = layer(x)
-    recorder = _FFTDtypes()
+    recorder = _FilterDtypes()
     with torch.autocast(x.device.type, dtype=dtype), recorder:
         y = layer(x)
         ops = layer.operands()
     assert recorder.dtypes and recorder.dtypes <= {torch.float32, torch.complex64}
     assert ops.log_pole.dtype == torch.complex64 and ops.beta.dtype == torch.complex64
-    if layer.mode == "dws":  # its 1×1 mixer runs under autocast; the other modes contract inside the fp32 FFT path
+    if layer.mode == "dws":  # its 1×1 mixer runs under autocast; the other modes contract inside the fp32 filter
         assert y.dtype == dtype
     assert (y.float() - reference).abs().max() < 0.02 * reference.abs().max()
     y.float().square().mean().backward()

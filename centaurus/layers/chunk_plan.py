@@ -107,14 +107,6 @@ def plan_size(mode: str, ops, *, length: int) -> int:
     return channels * max(n * (length + 2) * 2 * (length // b + 1), (b + 2 * n) * readouts * b)
 
 
-def _toeplitz(taps: torch.Tensor) -> torch.Tensor:
-    """(..., T) taps → (..., T, T) with [t, s] = taps[t − s] for s ≤ t, else 0."""
-    T = taps.shape[-1]
-    steps = torch.arange(T, device=taps.device)
-    index = steps[:, None] - steps[None, :]
-    return torch.where(index >= 0, taps[..., index.clamp(min=0)], taps.new_zeros(()))
-
-
 def _pairs(z: torch.Tensor) -> torch.Tensor:
     """complex (...) → real (..., 2) as (real, imaginary)."""
     return torch.stack([z.real, z.imag], -1)
@@ -141,7 +133,7 @@ def block_map(log_pole: torch.Tensor, beta: torch.Tensor, readout: torch.Tensor,
     """(G·R, b + 2n, b): [x_{kb+τ} for τ < b, S_k] → z_{kb+t} for t < b, with readout r (G, R, n)."""
     log_pole, beta = log_pole[..., None, :], beta[..., None, :]                        # (G, 1, n)
     taps = ssm.power_sum(readout * beta, log_pole, block)                              # (G, R, b)
-    drive = _toeplitz(taps).transpose(-1, -2)                                          # (G, R, b, b)
+    drive = ssm.toeplitz(taps).transpose(-1, -2)                                       # (G, R, b, b)
     t = torch.arange(1, block + 1, device=log_pole.device, dtype=log_pole.real.dtype)
     read = readout[..., None] * ssm.powers(log_pole, t)                                # (G, R, n, b)
     # Re(w·S) = Re w·Re S − Im w·Im S: rows for Re S_k and Im S_k
@@ -171,7 +163,7 @@ def _build_full(log_pole, beta, readout, *, length: int, skip_t) -> FullChunkPla
     drive = _driven_weights(log_pole, beta, length=length, starts=starts)             # (D, C, N, T, K)
     drive = _pairs(drive).permute(1, 3, 0, 2, 4, 5).flatten(2)                         # (C, T, D·N·K·2)
     taps = ssm.power_sum(readout * beta, log_pole, b)                                  # (D, C, b)
-    taps = _toeplitz(taps).permute(1, 3, 0, 2).flatten(2).flatten(0, 1)              # (C·b(s), D·b(t))
+    taps = ssm.toeplitz(taps).permute(1, 3, 0, 2).flatten(2).flatten(0, 1)           # (C·b(s), D·b(t))
     t = torch.arange(1, length + 1, device=log_pole.device, dtype=dtype)
     read = _pairs((readout[..., None] * ssm.powers(log_pole, t)).conj())              # (D, C, N, T, 2)
     carry_t = read.permute(0, 3, 1, 2, 4).flatten(2)                                   # (D, T, C·N·2)

@@ -192,14 +192,15 @@ class SSMLayer(StreamingModule):
 
     def _kernels(self, ops: Operands, plan, length: int):
         """Zero-state kernel operands for `length` taps; cached while the parameters are unchanged."""
-        key = ("kernels", length, plan.order if plan else None, self._version_key(ops.log_pole.device))
+        key = ("kernels", length, plan and (plan.order, plan.chunk), self._version_key(ops.log_pole.device))
         if not torch.is_grad_enabled() and key in self._cache:
             return self._cache[key]
         if plan is None:
             kernels = ssm.power_sum(ops.readout * ops.beta, ops.log_pole, length)       # (C|D,C, L)
         else:
             kernels = ssm.bottleneck_kernels(w_in=ops.w_in, w_out=ops.w_out, weight=ops.readout * ops.beta,
-                                             log_pole=ops.log_pole, length=length, order=plan.order)
+                                             log_pole=ops.log_pole, length=length, order=plan.order,
+                                             chunk=plan.chunk)
         if not torch.is_grad_enabled():
             self._remember(key, kernels)
         return kernels

@@ -6,11 +6,12 @@ h_m[l] = Σ_n w[m,n]·p_{m,n}^l. Three orders compute it:
 * kernel-first: assemble K[d,c,l] = Re Σ_{m,n} W_out[d,m] W_in[m,c] w[m,n] p^l, then one full FFT conv;
 * project-first: x = W_in u, a depthwise FFT conv of the M channels, then W_out x;
 * frequency: one multi-operand contraction 'bcf,mf,mc,dm->bdf' of the spectra, ordered by opt_einsum
-  (projections per frequency bin, or the C·D kernel spectra assembled from the M channel spectra).
+  (projections per frequency bin, or the C·D kernel spectra assembled from the M channel spectra);
+* chunked: project first, but filter the M channels by chunks (`centaurus.ssm.chunked`), with no FFT.
 
 Costs count real flops of the FFTs, the kernel generation and the contractions, and depend on the length;
 the frequency order's per-bin products count double, for the rate they run at.
-The choice is cached per (B, C, D, M, N, L, complex readout).
+The choice, and the chunked order's chunk length, are cached per (B, C, D, M, N, L, complex readout).
 """
 import functools
 import math
@@ -19,22 +20,25 @@ from dataclasses import dataclass
 import opt_einsum
 import torch
 
+from .chunked import best_chunk, chunked_conv, chunked_kernel
 from .fftconv import _causal, _spectrum, fft_conv
 from .kernel import power_sum
 
-ORDERS = ("kernel-first", "project-first", "frequency")
+ORDERS = ("kernel-first", "project-first", "frequency", "chunked")
 FREQUENCY_EQUATION = "bcf,mf,mc,dm->bdf"
 _MEMORY_CAP = 2**30  # bytes of the largest intermediate an order may create
 
 
 @dataclass(frozen=True)
 class ContractionPlan:
-    """The chosen order, its estimated flops, and every candidate's (flops, bytes) for inspection."""
+    """The chosen order, its estimated flops, and every candidate's (flops, bytes) for inspection; the frequency
+    order's opt_einsum path and the chunked order's chunk length when chosen."""
 
     order: str
     flops: float
     candidates: tuple[tuple[str, float, float], ...]
     path: tuple[tuple[int, ...], ...] | None = None
+    chunk: int | None = None
 
 
 def fft_flops(length: int) -> float:
@@ -69,34 +73,39 @@ def choose_contraction(batch: int, in_channels: int, out_channels: int, channels
     # the FFTs' flop rate (benchmarks/contraction_orders.py), hence 8×.
     frequency = (8 * Mr * N * L + (B * C + Mr + B * D) * fft + 8 * float(info.opt_cost),
                  8 * float(info.largest_intermediate))
+    chunk, filter_flops = best_chunk(B, Mr, N, L)
+    chunked = (2 * B * Mr * L * (C + D) + filter_flops, 4 * B * Mr * L)
     candidates = (("kernel-first", *kernel_first), ("project-first", *project_first),
-                  ("frequency", *frequency))
+                  ("frequency", *frequency), ("chunked", *chunked))
     fitting = [c for c in candidates if c[2] <= _MEMORY_CAP] or list(candidates)
     order, flops, _ = min(fitting, key=lambda c: c[1])
-    return ContractionPlan(order, flops, candidates, tuple(path) if order == "frequency" else None)
+    return ContractionPlan(order, flops, candidates, tuple(path) if order == "frequency" else None,
+                           chunk if order == "chunked" else None)
 
 
 def bottleneck_kernels(*, w_in: torch.Tensor, w_out: torch.Tensor, weight: torch.Tensor,
-                       log_pole: torch.Tensor, length: int, order: str) -> tuple[torch.Tensor, ...]:
+                       log_pole: torch.Tensor, length: int, order: str, chunk: int | None = None) -> tuple:
     """The kernel operands an order needs for length L (cacheable while the parameters do not change).
 
     Args:
         w_in: real (M, C). w_out: real or complex (D, M).
         weight, log_pole: complex (M, N'): channel kernel h_m[l] = Re Σ_n weight[m,n]·p[m,n]^l.
+        chunk: the chunked order's chunk length.
 
     Returns:
-        kernel-first: (K (D, C, L),); otherwise (h (M', L), W_in (M', C), W_out (D, M')) with M' = 2M
-        when W_out is complex, since Re(W_out·h) = W_out.re·Re h − W_out.im·Im h.
+        kernel-first: (K (D, C, L),); otherwise (h, W_in (M', C), W_out (D, M')) with h the (M', L) kernels
+        (the chunked order: their `ChunkedKernel`), and M' = 2M when W_out is complex, since
+        Re(W_out·h) = W_out.re·Re h − W_out.im·Im h.
     """
     if order == "kernel-first":
         full_weight = w_out[:, None, :, None] * w_in.T[None, :, :, None] * weight  # (D, C, M, N')
         return (power_sum(full_weight.flatten(-2), log_pole.flatten(), length),)   # (D, C, L)
-    kernels = power_sum(weight, log_pole, length)                                  # (M, L)
-    if not w_out.is_complex():
-        return kernels, w_in, w_out
-    kernels_im = power_sum(-1j * weight, log_pole, length)                         # Im h = Re(−i·h)
-    return (torch.cat([kernels, kernels_im]), torch.cat([w_in, w_in]),
-            torch.cat([w_out.real, -w_out.imag], dim=1))
+    if w_out.is_complex():                                                         # Im h = Re(−i·h)
+        weight, log_pole = torch.cat([weight, -1j * weight]), torch.cat([log_pole, log_pole])
+        w_in, w_out = torch.cat([w_in, w_in]), torch.cat([w_out.real, -w_out.imag], dim=1)
+    if order == "chunked":
+        return chunked_kernel(weight, log_pole, length, chunk), w_in, w_out
+    return power_sum(weight, log_pole, length), w_in, w_out                       # (M', L)
 
 
 def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: ContractionPlan) -> torch.Tensor:
@@ -107,6 +116,8 @@ def bottleneck_apply(u: torch.Tensor, kernels: tuple[torch.Tensor, ...], plan: C
     if plan.order == "project-first":
         x = _pointwise(w_in, u)                                                    # (B, M', L)
         return _pointwise(w_out, fft_conv(x, h.to(x.dtype)))
+    if plan.order == "chunked":
+        return _pointwise(w_out, chunked_conv(_pointwise(w_in, u), h))
     return _frequency_contract(u, h, w_in, w_out, plan.path)
 
 

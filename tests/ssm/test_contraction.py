@@ -4,9 +4,11 @@ import torch
 from centaurus.ssm import ORDERS, bottleneck_apply, bottleneck_kernels, choose_contraction
 from centaurus.ssm.contraction import ContractionPlan
 
-# Every order, and the frequency order's two forms: per-bin projections (W_in meets the input first) or kernel spectra.
+# Every order, the frequency order's two forms (per-bin projections, where W_in meets the input first, or kernel
+# spectra), and chunks that divide the length, that do not, and that exceed it.
 PLANS = [ContractionPlan(order, 0.0, (), None) for order in ORDERS[:2]] + [
-    ContractionPlan("frequency", 0.0, (), path) for path in (((0, 2), (0, 1), (0, 1)), ((2, 3), (1, 2), (0, 1)))]
+    ContractionPlan("frequency", 0.0, (), path) for path in (((0, 2), (0, 1), (0, 1)), ((2, 3), (1, 2), (0, 1)))] + [
+    ContractionPlan("chunked", 0.0, (), None, chunk) for chunk in (4, 3, 64)]
 LENGTH = 40
 
 
@@ -26,7 +28,7 @@ def bottleneck_problem(states: int, complex_out: bool, channels: tuple[int, int,
 def output_and_gradients(plan: ContractionPlan, leaves: list[torch.Tensor]):
     u, w_in, w_out, weight, log_pole = leaves
     kernels = bottleneck_kernels(w_in=w_in, w_out=w_out, weight=weight, log_pole=log_pole, length=LENGTH,
-                                 order=plan.order)
+                                 order=plan.order, chunk=plan.chunk)
     out = bottleneck_apply(u, kernels, plan)
     return out, torch.autograd.grad(out.square().sum(), leaves)
 
@@ -54,3 +56,6 @@ def test_choice_depends_on_shape_and_is_cached():
     orders = {choose_contraction(b, c, d, m, n, L).order
               for b in (1, 16) for c, d in ((1, 1), (64, 64)) for m, n in ((64, 1), (1, 16)) for L in (64, 16000)}
     assert len(orders) >= 2
+    # One pole per channel over a long input: chunks cost less than 2L-point FFTs (benchmarks/contraction_orders.py).
+    s5 = choose_contraction(8, 64, 64, 16, 1, 16000)
+    assert s5.order == "chunked" and s5.chunk in (32, 64)
