@@ -5,6 +5,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from centaurus import SSMLayer, set_run_mode
 from centaurus.models import MiniCentaur
+from centaurus.ssm import choose_contraction
 
 
 def _network():
@@ -29,8 +30,11 @@ def compiled_matches_eager(device: str, length: int, *, rtol: float, atol: float
     torch.testing.assert_close(gc, g, rtol=rtol, atol=atol)
 
 
-def test_compiled_model_matches_eager_forward_and_backward():
-    compiled_matches_eager("cpu", 64, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("length", [64, 2048])
+def test_compiled_model_matches_eager_forward_and_backward(length):
+    """At 2048 samples the s5 layer filters by chunks, at 64 it assembles the kernels first."""
+    assert choose_contraction(2, 4, 4, 16, 1, length).order == {64: "kernel-first", 2048: "chunked"}[length]
+    compiled_matches_eager("cpu", length, rtol=1e-5, atol=1e-6)
 
 
 def test_compiled_streaming_matches_eager():
