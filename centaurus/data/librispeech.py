@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from centaurus.audio import SAMPLE_RATE, load_audio
+from centaurus.audio import SAMPLE_RATE, audio_info, load_audio
 from centaurus.data.text import normalize_text
 from centaurus.errors import DatasetError
 
@@ -71,6 +71,7 @@ class LibriSpeech(Dataset):
 
     def __init__(self, root: str | Path, *, splits: tuple[str, ...] | list[str]):
         self.items = [u for s in splits for u in list_utterances(root, split=s)]
+        self._lengths: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -78,3 +79,10 @@ class LibriSpeech(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
         item = self.items[i]
         return load_audio(item.path, sample_rate=SAMPLE_RATE), item.text
+
+    def lengths(self) -> list[int]:
+        """Samples per utterance at 16 kHz, from the file headers (a corrupt one is a one-line error)."""
+        if self._lengths is None:
+            self._lengths = [round(info.frames * SAMPLE_RATE / info.sample_rate)
+                             for info in map(audio_info, (u.path for u in self.items))]
+        return self._lengths

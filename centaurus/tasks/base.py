@@ -40,6 +40,10 @@ class EpochItems(Dataset):
         epoch, index = key
         return self.prepare(self.base[index], item_generator(self.seed, epoch, index))
 
+    def lengths(self) -> list[int] | None:
+        """The base items' lengths in samples, where the base dataset knows them (before cropping)."""
+        return self.base.lengths() if hasattr(self.base, "lengths") else None
+
 
 class Task(Protocol):
     """What the trainer needs from a task plugin. `metric` names the validation number that picks the best

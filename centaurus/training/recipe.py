@@ -52,6 +52,10 @@ class TrainerConfig(Strict):
     checkpoint_every: int = Field(500, ge=1)  # steps; a checkpoint is also written at each epoch's end
     log_every: int = Field(10, ge=1)
     num_workers: int = Field(0, ge=0)
+    # Batches per pool of shuffled items that is sorted by length before it is cut into batches (0: plain
+    # shuffle): items of like length share a batch, so little of it is padding. Needs a training set that
+    # knows its items' lengths (ASR).
+    length_buckets: int = Field(0, ge=0)
     out_dir: str = "runs/default"
 
 

@@ -65,10 +65,19 @@ def lr_factor(step: int, *, total: int, warmup: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def epoch_batches(n: int, *, batch_size: int, seed: int, epoch: int, dist: DistInfo) -> list[list[tuple[int, int]]]:
-    """This process's share of every full batch of one epoch, as (epoch, index) keys."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch)).tolist()
+def epoch_batches(n: int, *, batch_size: int, seed: int, epoch: int, dist: DistInfo,
+                  lengths: list[int] | None = None, pool: int = 0) -> list[list[tuple[int, int]]]:
+    """This process's share of every full batch of one epoch, as (epoch, index) keys. With item `lengths` and a
+    `pool` size in batches, each pool of the shuffled items is sorted by length before it is cut into batches,
+    and then the batches are shuffled."""
+    generator = torch.Generator().manual_seed(seed * 7919 + epoch)
+    order = torch.randperm(n, generator=generator).tolist()
+    if lengths is not None and pool:
+        size = pool * batch_size
+        order = [i for s in range(0, n, size) for i in sorted(order[s:s + size], key=lengths.__getitem__)]
     full = [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+    if lengths is not None and pool:
+        full = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
     return [[(epoch, i) for i in b[dist.rank::dist.world_size]] for b in full]
 
 
@@ -108,6 +117,12 @@ class _Run:
         self.task = recipe.build_task()
         self.model = self.task.build_model().to(device)
         self.train_set = self.task.dataset("train", train=True)
+        self.lengths = None
+        if cfg.length_buckets:
+            self.lengths = self.train_set.lengths()
+            if self.lengths is None:
+                raise RecipeError(f"trainer.length_buckets: the {recipe.task} training set does not know its "
+                                  "items' lengths; set it to 0")
         if cfg.batch_size % dist.world_size:
             raise RecipeError(f"trainer.batch_size {cfg.batch_size} must divide evenly over "
                               f"{dist.world_size} processes")
@@ -262,7 +277,7 @@ def _fit(run: _Run, *, resume: bool, stop_after: int | None, progress: bool) -> 
         while run.step < run.total and not stopped:
             epoch, first = divmod(run.step, run.steps_per_epoch)
             plan = epoch_batches(len(run.train_set), batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch,
-                                 dist=dist)[first:]
+                                 dist=dist, lengths=run.lengths, pool=cfg.length_buckets)[first:]
             # A private generator keeps DataLoader from drawing on the global RNG (resume would diverge).
             loader = DataLoader(run.train_set, batch_sampler=plan, collate_fn=run.task.collate,
                                 num_workers=cfg.num_workers, generator=torch.Generator())

@@ -7,7 +7,7 @@ import torch
 from centaurus.data import librispeech, manifest, voicebank
 from centaurus.data import speech_commands as sc
 from centaurus.data.text import decode_indices, encode_text, normalize_text
-from centaurus.errors import DatasetError
+from centaurus.errors import AudioError, DatasetError
 
 
 def _wav(path, seconds=0.25, rate=16000, seed=0):
@@ -125,6 +125,17 @@ def test_librispeech_splits_and_text(ls_root):
     (ls_root / "dev-clean" / "84" / "198" / "84-198-0001.flac").unlink()
     with pytest.raises(DatasetError, match="84-198-0001.flac is missing"):
         librispeech.list_utterances(ls_root, split="dev-clean")
+
+
+def test_librispeech_lengths_come_from_the_headers(ls_root):
+    chapter = ls_root / "train-clean-100" / "26" / "198"
+    sf.write(chapter / "26-198-0001.flac", np.zeros(4000, np.float32), 16000)
+    sf.write(chapter / "26-198-0002.flac", np.zeros(4000, np.float32), 8000)  # counted at 16 kHz: 8000
+    ds = librispeech.LibriSpeech(ls_root, splits=("train-clean-100",))
+    assert ds.lengths() == [1600, 1600, 1600, 1600, 4000, 8000] == [ds[i][0].shape[0] for i in range(6)]
+    (chapter / "26-198-0000.flac").write_bytes(b"not audio")
+    with pytest.raises(AudioError, match="26-198-0000.flac"):
+        librispeech.LibriSpeech(ls_root, splits=("train-clean-100",)).lengths()
 
 
 def test_normalize_text():

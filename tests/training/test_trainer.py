@@ -11,6 +11,8 @@ from safetensors.torch import load_file
 
 from centaurus.errors import CheckpointError
 from centaurus.training import evaluate_checkpoint, load_model, lr_factor, model_info, train, validate_recipe
+from centaurus.training.distributed import DistInfo
+from centaurus.training.trainer import epoch_batches
 from tests.training.corpora import make_kws
 
 
@@ -33,6 +35,26 @@ def test_lr_schedule_warms_up_then_decays():
     assert factors[0] == pytest.approx(0.1) and factors[9] == 1.0
     assert factors[10] == pytest.approx(1.0) and factors[-1] == pytest.approx(0.1, abs=1e-3)
     assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+
+
+def _padding(batches, lengths) -> float:
+    """The fraction of a padded batch tensor that is padding."""
+    sizes = [[lengths[i] for _, i in b] for b in batches]
+    return sum(max(s) * len(s) - sum(s) for s in sizes) / sum(max(s) * len(s) for s in sizes)
+
+
+def test_length_buckets_batch_items_of_like_length_in_a_shuffled_order():
+    lengths = torch.randint(16000, 128000, (400,), generator=torch.Generator().manual_seed(0)).tolist()
+    def batches(pool, epoch=0):
+        return epoch_batches(400, batch_size=16, seed=0, epoch=epoch, dist=DistInfo(), lengths=lengths, pool=pool)
+
+    plain, small, whole = batches(0), batches(5), batches(25)
+    assert sorted(k for b in whole for k in b) == sorted(k for b in plain for k in b) == [(0, i) for i in range(400)]
+    # measured 0.42, 0.13 (pools of 80 items span a fifth of the lengths each), 0.03
+    assert _padding(plain, lengths) > 0.3 > _padding(small, lengths) > 0.05 > _padding(whole, lengths)
+    longest = [max(lengths[i] for _, i in b) for b in whole]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+    assert whole == batches(25) and whole != batches(25, epoch=1)
 
 
 def test_kws_tiny_run_learns_and_evaluates(kws_root, tmp_path):
@@ -87,6 +109,8 @@ def test_bad_recipes_are_one_line_errors(kws_root, tmp_path):
     _one_line_error(_cli("train", path, "--set", "trainer.epoch=3"), f"{path}: unknown key trainer.epoch")
     _one_line_error(_cli("train", path, "--set", "optim.lr=[1"), f"{path}: override optim.lr: value '[1' is not valid")
     _one_line_error(_cli("train", tmp_path / "none.yaml"), "none.yaml: recipe file not found")
+    _one_line_error(_cli("train", path, "--set", "trainer.length_buckets=4"),
+                    "trainer.length_buckets: the kws training set does not know its items' lengths")
 
 
 def test_bad_checkpoints_are_clear_errors(kws_root, tmp_path):
