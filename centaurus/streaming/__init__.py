@@ -4,7 +4,7 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "Streamer": ".engine", "StreamReport": ".chunked", "ChunkedStream": ".chunked", "OnnxStreamer": ".onnx_step",
-    "enhance_file": ".enhance", "enhance_stream": ".enhance",
+    "enhance_file": ".enhance", "enhance_stream": ".enhance", "enhance_live": ".enhance",
     "export_onnx": ".export", "initial_state": ".export", "step_graph": ".export",
     "Detection": ".kws", "KeywordSpotter": ".kws",
 }

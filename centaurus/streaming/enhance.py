@@ -1,12 +1,16 @@
-"""Denoise a file of any length through the streaming path, with bounded memory.
+"""Denoise a file of any length, or live audio, through the streaming path, with bounded memory.
 
 The file is read in blocks at the model's rate (16 kHz, mono), pushed through a stream (a torch `Streamer`
 or an ONNX `OnnxStreamer`), resampled back to the file's own rate as it goes, and written to a temporary
 file that replaces the output only once complete. Output sample t lines up with input sample t: the model
-is causal and adds no delay. Nothing here imports torch, so the ONNX path runs without it.
+is causal, and the output delay a model declares is dropped. Live blocks (a microphone's) go the same way
+into a 16 kHz file, and to a speaker as they are produced. Nothing here imports torch, so the ONNX path runs
+without it.
 """
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,7 @@ import soxr
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..audio.files import SAMPLE_RATE, audio_info, iter_samples
-from ..errors import AudioError
+from ..errors import AudioError, DeviceError
 from .chunked import StreamReport
 
 
@@ -43,6 +47,47 @@ def enhance_file(model, source: str | Path, target: str | Path, *, chunk_ms: flo
                           block_seconds=block_seconds, progress=progress)
 
 
+class _Aligned:
+    """A stream's outputs as samples aligned with its input: the `delay_samples` that precede the input's
+    start are dropped, and nothing past `limit` samples (None: no limit yet) comes out."""
+
+    def __init__(self, stream, limit: int | None = None):
+        self.lead, self.limit, self.emitted = stream.delay_samples, limit, 0
+
+    def __call__(self, outputs) -> np.ndarray:
+        parts = [np.zeros(0, dtype=np.float32)]
+        for out in outputs:
+            samples = np.asarray(out[0])
+            skipped = min(self.lead, samples.shape[0])
+            samples, self.lead = samples[skipped:], self.lead - skipped
+            if self.limit is not None:
+                samples = samples[: max(0, self.limit - self.emitted)]
+            self.emitted += samples.shape[0]
+            parts.append(samples)
+        return np.concatenate(parts)
+
+
+def _checked_target(target: str | Path) -> Path:
+    target = Path(target)
+    if target.suffix.lower() not in (".wav", ".flac"):
+        raise AudioError(f"{target}: output must be .wav or .flac")
+    return target
+
+
+@contextmanager
+def _atomic_sound_file(target: Path, sample_rate: int) -> Iterator[sf.SoundFile]:
+    """A mono file open for writing that replaces `target` only once closed without an error."""
+    fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=1, format=target.suffix[1:].upper()) as handle:
+            yield handle
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seconds: float = 10.0,
                    progress: bool = True) -> StreamReport:
     """Denoise `source` into `target` (wav or flac, mono, at the source's rate). Returns the stream report.
@@ -54,39 +99,46 @@ def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seco
             output covers the whole input.
     """
     info = audio_info(source)
-    target = Path(target)
-    if target.suffix.lower() not in (".wav", ".flac"):
-        raise AudioError(f"{target}: output must be .wav or .flac")
+    target = _checked_target(target)
     model_frames = round(info.frames * SAMPLE_RATE / info.sample_rate)
-    fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=info.sample_rate, channels=1,
-                          format=target.suffix[1:].upper()) as handle, \
-                Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                         disable=not progress, transient=True) as bar:
-            task = bar.add_task(f"denoising {Path(source).name}", total=model_frames)
-            writer = _Writer(handle, info.sample_rate, info.frames)
-            emitted, lead = 0, stream.delay_samples
+    with _atomic_sound_file(target, info.sample_rate) as handle, \
+            Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                     disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"denoising {Path(source).name}", total=model_frames)
+        writer = _Writer(handle, info.sample_rate, info.frames)
+        aligned = _Aligned(stream, limit=model_frames)
+        for block in iter_samples(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE):
+            writer.write(aligned(stream.push(block)))
+            bar.update(task, advance=block.shape[0])
+        writer.write(aligned(stream.push(np.zeros(stream.lookahead_samples, dtype=np.float32)) + stream.flush()))
+        writer.write(np.zeros(0, dtype=np.float32), last=True)
+        if writer.left > 0:  # the resampler's tail can fall a few samples short
+            handle.write(np.zeros(writer.left, dtype=np.float32))
+    return stream.report()
 
-            def emit(outputs):
-                nonlocal emitted, lead
-                for out in outputs:
-                    samples = np.asarray(out[0])
-                    skipped = min(lead, samples.shape[0])
-                    samples, lead = samples[skipped:][: max(0, model_frames - emitted)], lead - skipped
-                    emitted += samples.shape[0]
-                    writer.write(samples)
 
-            for block in iter_samples(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE):
-                emit(stream.push(block))
-                bar.update(task, advance=block.shape[0])
-            emit(stream.push(np.zeros(stream.lookahead_samples, dtype=np.float32)) + stream.flush())
-            writer.write(np.zeros(0, dtype=np.float32), last=True)
-            if writer.left > 0:  # the resampler's tail can fall a few samples short
-                handle.write(np.zeros(writer.left, dtype=np.float32))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def enhance_live(stream, blocks: Iterable, target: str | Path, *, speaker=None) -> StreamReport:
+    """Denoise live 16 kHz mono blocks into `target` (wav or flac, 16 kHz) as they arrive, and play the output
+    on `speaker` (a `Speaker`, or None) as it is produced. The file appears once the blocks end; the stream's
+    look-ahead is flushed then, so the output is as long as the input. If a device goes away (`DeviceError`),
+    the file still keeps what was heard before the error is raised. Returns the stream report."""
+    target = _checked_target(target)
+    aligned, heard, failure = _Aligned(stream), 0, None
+    with _atomic_sound_file(target, SAMPLE_RATE) as handle:
+        def emit(samples: np.ndarray) -> None:
+            samples = np.clip(samples, -1.0, 1.0)
+            handle.write(samples)
+            if speaker is not None and failure is None:
+                speaker.play(samples)
+
+        try:
+            for block in blocks:
+                heard += len(block)
+                emit(aligned(stream.push(block)))
+        except DeviceError as err:
+            failure = err
+        aligned.limit = heard
+        emit(aligned(stream.push(np.zeros(stream.lookahead_samples, dtype=np.float32)) + stream.flush()))
+    if failure is not None:
+        raise failure
     return stream.report()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -18,17 +17,9 @@ import torch
 from typing_extensions import Self
 
 from ..errors import DeviceError
+from .devices import portaudio, query_device, stream_format
 
 _POLL_S = 0.1  # how often a waiting consumer checks that the stream is still running
-
-
-def _portaudio() -> ModuleType:
-    """`sounddevice`, imported on first use: importing it loads PortAudio, which file-only users need not have."""
-    try:
-        import sounddevice
-    except OSError as err:  # the Python package is installed but the PortAudio library is not
-        raise DeviceError(f"PortAudio is not available ({err}); install libportaudio2") from None
-    return sounddevice
 
 
 @dataclass(frozen=True)
@@ -44,23 +35,11 @@ class InputDevice:
 
 def list_devices() -> list[InputDevice]:
     """Every PortAudio device with at least one input channel, in index order."""
-    sd = _portaudio()
+    sd = portaudio()
     default = sd.default.device[0]
     return [InputDevice(d["index"], d["name"], d["max_input_channels"], round(d["default_samplerate"]),
                         d["index"] == default)
             for d in sd.query_devices() if d["max_input_channels"] > 0]
-
-
-def _query(sd: ModuleType, device: int | None) -> dict:
-    """The device's PortAudio description; a missing device or one that cannot record is a `DeviceError`."""
-    which = "default input device" if device is None else f"input device {device}"
-    try:
-        info = sd.query_devices(device, "input")
-    except (sd.PortAudioError, ValueError):
-        raise DeviceError(f"no {which} (--list-devices lists the input devices)") from None
-    if info["max_input_channels"] < 1:
-        raise DeviceError(f"the {which} ({info['name']!r}) has no input channels")
-    return info
 
 
 class Microphone:
@@ -95,10 +74,10 @@ class Microphone:
         if block_ms <= 0 or max_queue_s <= 0 or stall_s <= 0:
             raise ValueError("block_ms, max_queue_s and stall_s must be positive")
         self.sample_rate, self.block_ms, self.stall_s = sample_rate, block_ms, stall_s
-        sd = _portaudio()
-        info = _query(sd, device)
+        sd = portaudio()
+        info = query_device(sd, device, "input")
         self.device_index, self.device_name = info["index"], info["name"]
-        self.capture_rate, self.capture_channels = self._settings(sd, info)
+        self.capture_rate, self.capture_channels = stream_format(sd, info, sample_rate, "input")
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=max(1, round(max_queue_s * 1000 / block_ms)))
         self.overflows = 0
         self._samples = 0
@@ -111,7 +90,7 @@ class Microphone:
         return self._samples / self.sample_rate
 
     def __enter__(self) -> Self:
-        sd = _portaudio()
+        sd = portaudio()
         if self.capture_rate != self.sample_rate:  # a streaming resampler: one-shot calls per block would click
             self._resampler = soxr.ResampleStream(self.capture_rate, self.sample_rate, 1, dtype="float32",
                                                   quality="HQ")
@@ -161,16 +140,3 @@ class Microphone:
             self._queue.put_nowait(indata.copy())
         except queue.Full:
             self.overflows += 1
-
-    def _settings(self, sd: ModuleType, info: dict) -> tuple[int, int]:
-        """(rate, channels) to open: the target rate and mono if possible, else the default rate and stereo."""
-        for rate in dict.fromkeys([self.sample_rate, round(info["default_samplerate"])]):
-            for channels in dict.fromkeys([1, min(2, info["max_input_channels"])]):
-                try:
-                    sd.check_input_settings(device=info["index"], samplerate=rate, channels=channels,
-                                            dtype="float32")
-                    return rate, channels
-                except (sd.PortAudioError, ValueError):
-                    continue
-        raise DeviceError(f"input device {info['name']!r} records neither at {self.sample_rate} Hz nor at its "
-                          f"default rate, in mono or stereo float32")
