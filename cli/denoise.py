@@ -89,7 +89,8 @@ def denoise(inputs: list[str] | None = typer.Argument(None, help="Audio files, f
         raise CentaurusError(f"--device {device}: the onnx engine runs on the CPU")
     sources = [] if mic else _expand(inputs)
     plan = [(source, _target(source, output, len(sources) > 1)) for source in sources]
-    for source, target in plan or [(None, output or MIC_OUTPUT)]:
+    mic_target = output or MIC_OUTPUT
+    for target in [target for _, target in plan] + ([mic_target] if mic else []):
         if target.resolve() in sources:
             raise CentaurusError(f"{target}: is an input; choose another output")
         if target.exists() and not force:
@@ -104,7 +105,7 @@ def denoise(inputs: list[str] | None = typer.Argument(None, help="Audio files, f
         _, _, network, _ = load_model(resolve_checkpoint(model))
         new_stream = partial(Streamer, network, chunk_ms=chunk_ms, device=str(resolve_device(device)))
     if mic:
-        _denoise_mic(new_stream(), output or MIC_OUTPUT, seconds=seconds, play=play, chunk_ms=chunk_ms, engine=engine)
+        _denoise_mic(new_stream(), mic_target, seconds=seconds, play=play, chunk_ms=chunk_ms, engine=engine)
     for source, target in plan:
         report = enhance_stream(new_stream(), source, target)
         _summary(str(source), target, report, engine)

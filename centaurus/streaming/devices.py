@@ -3,8 +3,9 @@ can record or play, and the stream format to open it with. Problems raise `Devic
 as one line."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import DeviceError
 
@@ -48,3 +49,17 @@ def stream_format(sd: ModuleType, info: dict, sample_rate: int, direction: Direc
     verb = "records" if direction == "input" else "plays"
     raise DeviceError(f"{direction} device {info['name']!r} {verb} neither at {sample_rate} Hz nor at its "
                       f"default rate, in mono or stereo float32")
+
+
+def open_stream(sd: ModuleType, direction: Direction, device: int, name: str, *, rate: int, channels: int,
+                block_ms: float, callback: Callable) -> Any:
+    """A started float32 PortAudio stream on `device` (called `name` in errors) whose `callback` handles
+    blocks of `block_ms`; a device that refuses to open is a `DeviceError`."""
+    kind = sd.InputStream if direction == "input" else sd.OutputStream
+    try:
+        stream = kind(device=device, samplerate=rate, channels=channels, dtype="float32",
+                      blocksize=round(rate * block_ms / 1000), callback=callback)
+        stream.start()
+    except sd.PortAudioError as err:
+        raise DeviceError(f"cannot open {direction} device {name!r}: {err}") from None
+    return stream

@@ -17,7 +17,7 @@ import torch
 from typing_extensions import Self
 
 from ..errors import DeviceError
-from .devices import portaudio, query_device, stream_format
+from .devices import open_stream, portaudio, query_device, stream_format
 
 _POLL_S = 0.1  # how often a waiting consumer checks that the stream is still running
 
@@ -94,14 +94,8 @@ class Microphone:
         if self.capture_rate != self.sample_rate:  # a streaming resampler: one-shot calls per block would click
             self._resampler = soxr.ResampleStream(self.capture_rate, self.sample_rate, 1, dtype="float32",
                                                   quality="HQ")
-        try:
-            self._stream = sd.InputStream(device=self.device_index, samplerate=self.capture_rate,
-                                          channels=self.capture_channels, dtype="float32",
-                                          blocksize=round(self.capture_rate * self.block_ms / 1000),
-                                          callback=self._callback)
-            self._stream.start()
-        except sd.PortAudioError as err:
-            raise DeviceError(f"cannot open input device {self.device_name!r}: {err}") from None
+        self._stream = open_stream(sd, "input", self.device_index, self.device_name, rate=self.capture_rate,
+                                   channels=self.capture_channels, block_ms=self.block_ms, callback=self._callback)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,7 +16,7 @@ import soxr
 from typing_extensions import Self
 
 from ..errors import DeviceError
-from .devices import portaudio, query_device, stream_format
+from .devices import open_stream, portaudio, query_device, stream_format
 
 _DRAIN_POLL_S = 0.02
 
@@ -58,14 +58,8 @@ class Speaker:
 
     def __enter__(self) -> Self:
         sd = portaudio()
-        try:
-            self._stream = sd.OutputStream(device=self.device_index, samplerate=self.play_rate,
-                                           channels=self.play_channels, dtype="float32",
-                                           blocksize=round(self.play_rate * self.block_ms / 1000),
-                                           callback=self._callback)
-            self._stream.start()
-        except sd.PortAudioError as err:
-            raise DeviceError(f"cannot open output device {self.device_name!r}: {err}") from None
+        self._stream = open_stream(sd, "output", self.device_index, self.device_name, rate=self.play_rate,
+                                   channels=self.play_channels, block_ms=self.block_ms, callback=self._callback)
         return self
 
     def __exit__(self, *exc: object) -> None:
