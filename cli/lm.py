@@ -30,4 +30,4 @@ def lm(out: Path = typer.Argument(..., help="The model file to write (JSON)."),
     model = CharNgram.train(sentences, order=order)
     model.save(out)
     typer.echo(f"{out}: order {order}, {len(sentences)} sentences, {sum(map(len, sentences))} characters, "
-               f"{len(model.counts)} histories")
+               f"{len(model.counts)} histories, {len(model.words)} words")

@@ -34,12 +34,15 @@ def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g.
              beam: int | None = typer.Option(None, min=0, help="ASR: beam width (default: the recipe's)."),
              lm: Path | None = typer.Option(None, help="ASR: character n-gram LM for beam search (`centaurus lm`)."),
              lm_weight: float | None = typer.Option(None, help="ASR: weight of the LM (default: the recipe's)."),
-             lm_bonus: float | None = typer.Option(None, help="ASR: per-character bonus (default: the recipe's).")
+             lm_bonus: float | None = typer.Option(None, help="ASR: per-character bonus (default: the recipe's)."),
+             lm_oov_penalty: float | None = typer.Option(None, help="ASR: penalty for a word out of the LM's "
+                                                                    "lexicon (default: the recipe's).")
              ) -> None:
     """Evaluate a checkpoint: print a metrics table, write report.json and plots."""
     from centaurus.training import evaluate_checkpoint, resolve_checkpoint
     decode = {k: v for k, v in (("beam_width", beam), ("lm", None if lm is None else str(lm)),
-                                ("lm_weight", lm_weight), ("lm_bonus", lm_bonus)) if v is not None}
+                                ("lm_weight", lm_weight), ("lm_bonus", lm_bonus),
+                                ("lm_oov_penalty", lm_oov_penalty)) if v is not None}
     if out is None and not Path(checkpoint).exists():  # a shipped model: keep the installed package untouched
         out = Path(f"eval-{checkpoint}-{split}")
     report = evaluate_checkpoint(resolve_checkpoint(checkpoint), data_root=data, split=split, out_dir=out,

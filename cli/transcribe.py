@@ -57,6 +57,8 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
                                                         "'none' decodes without."),
                lm_weight: float = typer.Option(0.5, min=0, help="Weight of the LM's log-probability."),
                lm_bonus: float = typer.Option(1.0, help="Score added per character, against short transcripts."),
+               lm_oov_penalty: float = typer.Option(0.0, min=0, help="Score taken from a word that leaves the "
+                                                                   "LM's lexicon."),
                chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
                device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
     """Stream each file (or the microphone) through a CTC model, showing the partial transcript as audio arrives,
@@ -81,7 +83,7 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
     language_model = CharNgram.load(lm) if lm not in (None, "none") else None
     _, task, network, _ = load_model(checkpoint)
     scorer = None if language_model is None else lm_scorer(language_model, task.tokenizer, weight=lm_weight,
-                                                           bonus=lm_bonus)
+                                                           bonus=lm_bonus, oov_penalty=lm_oov_penalty)
     transcriber = Transcriber(network, beam_width=beam, scorer=scorer, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
                               device=resolve_device(device))
     tty = sys.stdout.isatty()

@@ -57,6 +57,7 @@ class ASRDecode(Strict):
     lm: str | None = None  # a character n-gram LM (`centaurus lm`) for beam search
     lm_weight: float = Field(0.5, ge=0)
     lm_bonus: float = 1.0  # added per character, against the LM's preference for short transcripts
+    lm_oov_penalty: float = Field(0.0, ge=0)  # paid by a word that leaves the LM's lexicon
 
 
 class CTCEncoder(StreamingModule):
@@ -239,7 +240,8 @@ class ASRTask:
         spec = self.decode_spec
         if spec.lm is None:
             return None
-        return lm_scorer(CharNgram.load(spec.lm), self.tokenizer, weight=spec.lm_weight, bonus=spec.lm_bonus)
+        return lm_scorer(CharNgram.load(spec.lm), self.tokenizer, weight=spec.lm_weight, bonus=spec.lm_bonus,
+                         oov_penalty=spec.lm_oov_penalty)
 
     @torch.no_grad()
     def evaluate(self, model, split, *, device, batch_size):

@@ -1,4 +1,6 @@
-"""The character n-gram LM: a proper distribution, JSON round trip, and beam search that it steers."""
+"""The character n-gram LM: a proper distribution, JSON round trip, and beam search that it and its lexicon
+steer."""
+import json
 import math
 import subprocess
 import sys
@@ -62,6 +64,48 @@ def test_the_lm_settles_what_the_acoustics_leave_open():
     assert prefix_beam_search(log_probs, beam_width=8) == "the cot"
     scorer = lm_scorer(CharNgram.train(TEXTS, order=4), CHARACTERS, weight=0.5, bonus=0.0)
     assert prefix_beam_search(log_probs, beam_width=8, scorer=scorer) == "the cat"
+
+
+def _encoded(text: str) -> tuple[int, ...]:
+    return tuple(VOCAB.index(ch) for ch in text)
+
+
+def test_a_word_pays_the_oov_penalty_once_when_it_leaves_the_lexicon():
+    scorer = lm_scorer(CharNgram.train(TEXTS), CHARACTERS, weight=0.0, bonus=0.0, oov_penalty=2.5)
+    paid = {(prefix, ch): scorer(_encoded(prefix), VOCAB.index(ch))
+            for prefix, ch in [("the c", "a"), ("the c", "o"), ("the co", "x"), ("the ca", " "), ("the cat", " "),
+                               ("the cot", " "), ("", " "), ("the", "n"), ("a", " ")]}
+    assert paid == {("the c", "a"): 0.0, ("the c", "o"): -2.5, ("the co", "x"): 0.0, ("the ca", " "): -2.5,
+                    ("the cat", " "): 0.0, ("the cot", " "): 0.0, ("", " "): 0.0, ("the", "n"): -2.5,
+                    ("a", " "): 0.0}
+
+
+def test_the_lexicon_picks_the_word_the_acoustics_almost_spell_and_keeps_clear_unknown_words():
+    """Without the character LM (weight 0): 'the h?t' leans acoustically to 'hot', a word the texts lack, so the
+    lexicon penalty turns it into 'hat'; 'zebra', clearly spoken but unknown, pays the penalty and stays."""
+    spec = [{"t": 0.9}, {"h": 0.9}, {"e": 0.9}, {" ": 0.9}, {"h": 0.9}, {"o": 0.5, "a": 0.4}, {"t": 0.9}, {}]
+    lm = CharNgram.train(TEXTS)
+    lexicon = lm_scorer(lm, CHARACTERS, weight=0.0, bonus=0.0, oov_penalty=3.0)
+    assert prefix_beam_search(_frames(spec), beam_width=8) == "the hot"
+    assert prefix_beam_search(_frames(spec), beam_width=8, scorer=lexicon) == "the hat"
+    zebra = [{"t": 0.9}, {"h": 0.9}, {"e": 0.9}, {" ": 0.9}, *({ch: 0.9} for ch in "zebra"), {}]
+    assert prefix_beam_search(_frames(zebra), beam_width=8, scorer=lexicon) == "the zebra"
+
+
+def test_the_lexicon_round_trips_and_a_file_without_one_refuses_the_penalty(tmp_path):
+    lm = CharNgram.train(TEXTS)
+    assert lm.words == {"the", "cat", "sat", "on", "mat", "a", "is", "not", "dog", "and", "hat"}
+    lm.save(tmp_path / "lm.json")
+    assert CharNgram.load(tmp_path / "lm.json").words == lm.words
+    old = tmp_path / "old.json"  # written before the lexicon was stored
+    old.write_text(json.dumps({"kind": "char-ngram", "order": lm.order, "counts": lm.counts}))
+    without = CharNgram.load(old)
+    assert without.words == frozenset() and without.logprob("the c", "a") == lm.logprob("the c", "a")
+    with pytest.raises(CentaurusError, match="no lexicon"):
+        lm_scorer(without, CHARACTERS, weight=0.5, bonus=1.0, oov_penalty=2.0)
+    old.write_text(json.dumps({"kind": "char-ngram", "order": 5, "counts": {}, "words": [1, 2]}))
+    with pytest.raises(CentaurusError, match="old.json: not a Centaurus language model"):
+        CharNgram.load(old)
 
 
 def test_bpe_models_are_refused():
