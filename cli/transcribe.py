@@ -57,8 +57,8 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
                                                         "'none' decodes without."),
                lm_weight: float = typer.Option(0.5, min=0, help="Weight of the LM's log-probability."),
                lm_bonus: float = typer.Option(1.0, help="Score added per character, against short transcripts."),
-               lm_oov_penalty: float = typer.Option(0.0, min=0, help="Score taken from a word that leaves the "
-                                                                   "LM's lexicon."),
+               lm_oov_penalty: float = typer.Option(2.0, min=0, help="Score taken from a word that leaves the "
+                                                                   "LM's lexicon (0: no lexicon)."),
                chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
                device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
     """Stream each file (or the microphone) through a CTC model, showing the partial transcript as audio arrives,

@@ -88,7 +88,7 @@ def lm_scorer(lm: CharNgram, tokenizer: Tokenizer, *, weight: float, bonus: floa
         raise CentaurusError("the n-gram language model scores characters; this model predicts BPE pieces")
     if oov_penalty and not lm.words:
         raise CentaurusError("the language model has no lexicon (written by an older `centaurus lm`); rebuild it "
-                             "to use an out-of-lexicon penalty")
+                             "to use an out-of-lexicon penalty, or set the penalty to 0")
     context, space = lm.order - 1, VOCAB.index(" ")
 
     def leaves_lexicon(prefix: tuple[int, ...], c: int) -> bool:

@@ -110,7 +110,7 @@ def test_language_model_built_from_transcripts_drives_beam_search(trained, tmp_p
     assert "18 sentences" in built.stdout  # 16 transcripts and 2 text lines (the empty one is skipped)
     lm = CharNgram.load(out)
     assert lm.order == 3 and lm.logprob("ab ", "c") > lm.logprob("ab ", "'")
-    scorer = lm_scorer(lm, CHARACTERS, weight=0.8, bonus=0.5)
+    scorer = lm_scorer(lm, CHARACTERS, weight=0.8, bonus=0.5, oov_penalty=2.0)  # transcribe's default penalty
     done = _cli(str(speech), "--model", str(checkpoint), "--beam", "4", "--lm", str(out), "--lm-weight", "0.8",
                 "--lm-bonus", "0.5")
     assert done.returncode == 0, done.stderr
@@ -127,11 +127,12 @@ def test_language_model_built_from_transcripts_drives_beam_search(trained, tmp_p
         assert done.stdout.splitlines()[-1] == line and ("lm.json" in done.stderr) == (not extra_args)
 
     report = evaluate_checkpoint(checkpoint, split="test", out_dir=tmp_path / "eval", device="cpu",
-                                 decode={"beam_width": 4, "lm": str(out)})
+                                 decode={"beam_width": 4, "lm": str(out), "lm_oov_penalty": 3.0})
     _, task, model, _ = load_model(checkpoint)
     with torch.no_grad():
         frames = [model(load_audio(p)[None, None])[0] for p in sorted((root / "test-clean").rglob("*.flac"))]
-    expected = [prefix_beam_search(f, beam_width=4, scorer=lm_scorer(lm, CHARACTERS, weight=0.5, bonus=1.0))
+    expected = [prefix_beam_search(f, beam_width=4, scorer=lm_scorer(lm, CHARACTERS, weight=0.5, bonus=1.0,
+                                                                  oov_penalty=3.0))
                 for f in frames]
     assert [s["hyp"] for s in report["samples"]] == expected
 
@@ -140,11 +141,16 @@ def test_language_model_errors_are_one_line(trained, tmp_path):
     checkpoint, speech, _ = trained
     bad = tmp_path / "lm.json"
     bad.write_text("{}")
+    old = tmp_path / "old.json"  # an LM written before the lexicon was stored: no default penalty without one
+    old.write_text('{"kind": "char-ngram", "order": 1, "counts": {"": {"a": 1}}}')
     for args, message in ((["--lm", str(bad)], "--lm needs beam search"),
+                          (["--beam", "4", "--lm", str(old)], "no lexicon"),
                           (["--beam", "4", "--lm", str(bad)], f"error: {bad}: not a Centaurus language model"),
                           (["--beam", "4", "--lm", str(tmp_path / "no.json")], "no such language model")):
         done = _cli(str(speech), "--model", str(checkpoint), *args)
         assert done.returncode == 2 and message in done.stderr and done.stdout == "", done.stderr
+    assert _cli(str(speech), "--model", str(checkpoint), "--beam", "4", "--lm", str(old), "--lm-oov-penalty", "0"
+                ).returncode == 0
 
 
 def test_eval_decoding_options_are_validated(trained):
