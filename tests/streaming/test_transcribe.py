@@ -70,7 +70,7 @@ def test_streamed_greedy_equals_one_shot(trained, chunk_ms, push_samples):
     partials, final = _stream(Transcriber(model, chunk_ms=chunk_ms), speech, push_samples)
     assert final == expected
     assert all(final.startswith(p) for p in partials)  # the best path only ever grows
-    assert len(set(partials)) > 2
+    assert any(0 < len(p) < len(final) for p in partials)  # text arrives while the audio is still coming
 
 
 @pytest.mark.parametrize("chunk_ms", [7, 40])
