@@ -9,7 +9,7 @@ import torchaudio.functional as AF
 from pydantic import Field, model_validator
 from torch import nn
 
-from centaurus.layers import StreamingModule, StreamingSequential
+from centaurus.layers import ExponentialMeanNorm, StreamingModule, StreamingSequential
 
 from .base import Strict
 
@@ -117,26 +117,32 @@ class ClassifierSpec(Strict):
     dt_min: float = Field(1e-3, gt=0)
     dt_max: float = Field(1e-1, gt=0)
     spec_augment: SpecAugmentSpec | None = None  # training-time masking of the log-mel frames
+    # Time constant (frames) of a causal running mean subtracted from each log-mel band: a voice's or a
+    # channel's average spectrum leaves the features. None: the raw log-mel frames.
+    mean_norm_frames: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _check_options(self):
         if self.ffn and not self.residual:
             raise ValueError("ffn adds a feed-forward block after each residual SSM block; it needs residual: true")
-        if self.spec_augment is not None and self.frontend != "logmel":
-            raise ValueError("spec_augment masks log-mel frames; it needs frontend: logmel")
+        for option in ("spec_augment", "mean_norm_frames"):
+            if getattr(self, option) is not None and self.frontend != "logmel":
+                raise ValueError(f"{option} works on log-mel frames; it needs frontend: logmel")
         return self
 
 
 def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:
     """`ClassifierConfig` fields from a KWS/ASR model section: `in_channels` follows the front end."""
-    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - {"frontend", "spec_augment"})
+    front_end_only = {"frontend", "spec_augment", "mean_norm_frames"}
+    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - front_end_only)
     return dict(in_channels=N_MELS if spec.frontend == "logmel" else 1, num_classes=num_classes, **fields)
 
 
 def frontend_config(spec: ClassifierSpec) -> dict:
     """The front-end part of a KWS/ASR model config (stored in checkpoints)."""
     masks = spec.spec_augment
-    return {"frontend": spec.frontend, "spec_augment": None if masks is None else masks.model_dump()}
+    return {"frontend": spec.frontend, "spec_augment": None if masks is None else masks.model_dump(),
+            "mean_norm_frames": spec.mean_norm_frames}
 
 
 def with_frontend(config: dict, network: StreamingModule) -> StreamingSequential:
@@ -144,7 +150,10 @@ def with_frontend(config: dict, network: StreamingModule) -> StreamingSequential
     sit far from zero; a per-band BatchNorm (pointwise in time, so still causal) brings them to unit scale."""
     if config["frontend"] != "logmel":
         return StreamingSequential(network)
-    first = [LogMel(n_fft=N_FFT, hop=HOP, n_mels=N_MELS), nn.BatchNorm1d(N_MELS)]
+    first = [LogMel(n_fft=N_FFT, hop=HOP, n_mels=N_MELS)]
+    if config.get("mean_norm_frames") is not None:  # absent from checkpoints older than the option
+        first.append(ExponentialMeanNorm(N_MELS, config["mean_norm_frames"]))
+    first.append(nn.BatchNorm1d(N_MELS))
     if config["spec_augment"] is not None:
         first.append(SpecAugment(SpecAugmentSpec(**config["spec_augment"])))
     return StreamingSequential(*first, network)
