@@ -126,15 +126,15 @@ def test_language_model_built_from_transcripts_drives_beam_search(trained, tmp_p
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == line and ("lm.json" in done.stderr) == (not extra_args)
 
-    report = evaluate_checkpoint(checkpoint, split="test", out_dir=tmp_path / "eval", device="cpu",
-                                 decode={"beam_width": 4, "lm": str(out), "lm_oov_penalty": 3.0})
     _, task, model, _ = load_model(checkpoint)
     with torch.no_grad():
         frames = [model(load_audio(p)[None, None])[0] for p in sorted((root / "test-clean").rglob("*.flac"))]
-    expected = [prefix_beam_search(f, beam_width=4, scorer=lm_scorer(lm, CHARACTERS, weight=0.5, bonus=1.0,
-                                                                  oov_penalty=3.0))
-                for f in frames]
-    assert [s["hyp"] for s in report["samples"]] == expected
+    for penalty in (3.0, None):  # None: eval's default, the same 2.0 as transcribe's
+        decode = {"beam_width": 4, "lm": str(out), **({} if penalty is None else {"lm_oov_penalty": penalty})}
+        report = evaluate_checkpoint(checkpoint, split="test", out_dir=tmp_path / "eval", device="cpu", decode=decode)
+        scorer = lm_scorer(lm, CHARACTERS, weight=0.5, bonus=1.0, oov_penalty=2.0 if penalty is None else penalty)
+        assert [s["hyp"] for s in report["samples"]] == [prefix_beam_search(f, beam_width=4, scorer=scorer)
+                                                         for f in frames]
 
 
 def test_language_model_errors_are_one_line(trained, tmp_path):
