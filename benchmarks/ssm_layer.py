@@ -134,7 +134,9 @@ def main() -> None:
     if args.device == "cuda":
         cuda_table(args)
         return
-    print(f"B={BATCH} C=D={CHANNELS} N={STATES} fp32, 2 threads, forward+backward, median of {args.reps}")
+    # The figures depend on the host's vector width (AVX2 hosts take about twice as long for dws and full).
+    print(f"B={BATCH} C=D={CHANNELS} N={STATES} fp32, 2 threads, forward+backward, median of {args.reps}, "
+          f"CPU kernels: {torch.backends.cpu.get_cpu_capability()}")
     print(f"{'case':<10}{'L':>7}{'centaurus s':>13}{'peak GB':>9}{'naive s':>10}{'peak GB':>9}{'speed-up':>10}")
     for mode, blocks in CASES:
         ours = in_subprocess(mode, blocks, "centaurus", args.length, args.reps)
