@@ -131,18 +131,18 @@ class ClassifierSpec(Strict):
         return self
 
 
+FRONTEND_FIELDS = {"frontend", "spec_augment", "mean_norm_frames"}  # the model section's front-end part
+
+
 def classifier_config(spec: ClassifierSpec, *, num_classes: int) -> dict:
     """`ClassifierConfig` fields from a KWS/ASR model section: `in_channels` follows the front end."""
-    front_end_only = {"frontend", "spec_augment", "mean_norm_frames"}
-    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - front_end_only)
+    fields = spec.model_dump(include=set(ClassifierSpec.model_fields) - FRONTEND_FIELDS)
     return dict(in_channels=N_MELS if spec.frontend == "logmel" else 1, num_classes=num_classes, **fields)
 
 
 def frontend_config(spec: ClassifierSpec) -> dict:
     """The front-end part of a KWS/ASR model config (stored in checkpoints)."""
-    masks = spec.spec_augment
-    return {"frontend": spec.frontend, "spec_augment": None if masks is None else masks.model_dump(),
-            "mean_norm_frames": spec.mean_norm_frames}
+    return spec.model_dump(include=FRONTEND_FIELDS)
 
 
 def with_frontend(config: dict, network: StreamingModule) -> StreamingSequential:
