@@ -21,10 +21,19 @@ def _dtypes(*tensors: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
 
 
 def _tap_exponents(length: int, shift: int, real: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The exponents l + shift = k·T + r + shift of `length` taps, split as r (T,) and k·T + shift (K,)."""
+    """The exponents l + shift = k·T + (r + shift) of `length` taps, split as r + shift (T,) and the block
+    indices k (K,): the far powers p^{kT} are taken as (p^T)^k, see `_log_power`."""
     inner, outer = _block(length)
-    r = torch.arange(inner, device=device, dtype=real)
-    return r, torch.arange(outer, device=device, dtype=real) * inner + shift
+    return (torch.arange(inner, device=device, dtype=real) + shift,
+            torch.arange(outer, device=device, dtype=real))
+
+
+def _log_power(log_pole: torch.Tensor, step: int) -> torch.Tensor:
+    """log p^step with its phase wrapped into [−π, π), in double precision: the powers of p^step then have
+    angles of at most a few hundred radians, where cos and sin are exact to fp32 and several times faster than
+    at θ·step (tens of thousands of radians), whose fp32 product alone loses ~θ·step·2^-24 of phase."""
+    phase = torch.remainder(log_pole.imag.double() * step + math.pi, 2 * math.pi) - math.pi
+    return torch.complex(log_pole.real * step, phase.to(log_pole.real.dtype))
 
 
 def _polar_powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,9 +42,10 @@ def _polar_powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> tuple[torc
     log_magnitude = log_pole.real[..., None] * exponents
     # Powers below ~tiny^0.45 (e^-39 in fp32) are set to zero: products of two such blocked powers, and the
     # kernels' decayed tails, would be subnormal numbers, on which x86 arithmetic runs many times slower (a
-    # third of a full-mode layer's kernel work). What is dropped is far below the precision of any sum.
+    # third of a full-mode layer's kernel work). What is dropped is far below the precision of any sum. exp
+    # runs on the clamped exponents: it too is slow where its result underflows.
     floor = 0.45 * math.log(torch.finfo(log_magnitude.dtype).tiny)
-    magnitude = torch.exp(log_magnitude).masked_fill(log_magnitude < floor, 0)
+    magnitude = torch.exp(log_magnitude.clamp(min=floor)).masked_fill(log_magnitude < floor, 0)
     angle = log_pole.imag[..., None] * exponents
     return magnitude * torch.cos(angle), magnitude * torch.sin(angle)
 
@@ -62,7 +72,7 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
         weight, log_pole = weight.to(cplx), log_pole.to(cplx)
         r, k = _tap_exponents(length, shift, real, log_pole.device)
         near_re, near_im = _polar_powers(log_pole, r)                        # (..., N, T)
-        far_re, far_im = _polar_powers(log_pole, k)                          # (..., N, K)
+        far_re, far_im = _polar_powers(_log_power(log_pole, len(r)), k)      # (..., N, K)
         w_re, w_im = weight.real[..., None], weight.imag[..., None]
         # Re(w·a·b) = Re(w·a)·Re b − Im(w·a)·Im b, as one real matrix product over the stacked axis 2N
         far = torch.cat([w_re * far_re - w_im * far_im, -(w_re * far_im + w_im * far_re)], dim=-2)
@@ -70,6 +80,18 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
         near = torch.cat([near_re, near_im], dim=-2)                         # (..., 2N, T)
         taps = torch.matmul(far, near)                                       # (..., K, T)
         return taps.flatten(-2)[..., :length]                                # (..., L)
+
+
+def _block_products(x: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+    """x (..., L) cut into blocks of T = near.shape[-2] taps, the last one short, each times near (..., T, M):
+    (..., K, M). The whole blocks are a view of x, so it is never copied into a zero-padded (..., K, T)."""
+    inner = near.shape[-2]
+    whole, rest = divmod(x.shape[-1], inner)
+    sums = torch.matmul(x[..., :whole * inner].unflatten(-1, (whole, inner)), near)
+    if rest:
+        tail = torch.matmul(x[..., None, whole * inner:], near[..., :rest, :])
+        sums = torch.cat([sums, tail], dim=-2)
+    return sums
 
 
 def power_sum_vjp(grad: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor, *,
@@ -94,14 +116,13 @@ def power_sum_vjp(grad: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tens
         weight, log_pole = weight.to(cplx), log_pole.to(cplx)
         r, k = _tap_exponents(length, shift, real, log_pole.device)
         near_re, near_im = _polar_powers(log_pole, r)                        # (..., N, T)
-        far = powers(log_pole, k)                                            # (..., N, K)
+        far = powers(_log_power(log_pole, len(r)), k)                        # (..., N, K)
         near = torch.cat([near_re, near_im, near_re * r, near_im * r], dim=-2).transpose(-1, -2)  # (..., T, 4N)
-        blocks = torch.nn.functional.pad(grad.to(real), (0, len(k) * len(r) - length)).unflatten(-1, (len(k), -1))
-        sums = torch.matmul(blocks, near)                                    # (..., K, 4N)
+        sums = _block_products(grad.to(real), near)                          # (..., K, 4N)
         near_sum = torch.complex(sums[..., :states], sums[..., states:2 * states]).transpose(-1, -2)   # (..., N, K)
         weighted_sum = torch.complex(sums[..., 2 * states:3 * states], sums[..., 3 * states:]).transpose(-1, -2)
         s0 = (far * near_sum).sum(-1)
-        s1 = (far * (k * near_sum + weighted_sum)).sum(-1)
+        s1 = (far * (k * len(r) * near_sum + weighted_sum)).sum(-1)
         return s0.conj().sum_to_size(weight.shape), (weight * s1).conj().sum_to_size(log_pole.shape)
 
 
@@ -128,6 +149,6 @@ def decayed_sum(drive: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
         r = torch.arange(inner - 1, -1, -1, device=log_pole.device, dtype=real)
         near = powers(log_pole, r).transpose(-1, -2)                         # (..., T, N): p^{T−1−r}
         ends = torch.complex(blocks @ near.real, blocks @ near.imag)          # (..., K, N)
-        k = torch.arange(outer - 1, -1, -1, device=log_pole.device, dtype=real) * inner
-        far = powers(log_pole, k).transpose(-1, -2)                          # (..., K, N): p^{(K−1−k)T}
+        k = torch.arange(outer - 1, -1, -1, device=log_pole.device, dtype=real)
+        far = powers(_log_power(log_pole, inner), k).transpose(-1, -2)       # (..., K, N): p^{(K−1−k)T}
         return (far * ends).sum(-2)                                           # (..., N)

@@ -82,3 +82,23 @@ def test_power_sum_vjp_equals_autograd(length, shift):
     for a, b in zip(got, expected):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_fp32_powers_of_slow_high_frequency_modes_keep_their_phase():
+    """Over 16000 taps a mode at 3 rad per tap turns 48000 rad: its far powers come from p^T with the phase
+    wrapped in double precision, so fp32 kernels, gradients and states stay within 1e-4 of float64 (the plain
+    fp32 product θ·l drifts by ~2e-3 rad there, and the kernel with it)."""
+    g = torch.Generator().manual_seed(0)
+    log_pole = torch.complex(torch.full((4, 2), -1e-5, dtype=torch.float64),
+                             torch.tensor([[3.0, 2.9], [1.1, 0.3], [2.2, 1.7], [0.9, 3.1]], dtype=torch.float64))
+    weight = torch.randn(4, 2, dtype=torch.complex128, generator=g)
+    length = 16000
+    p32, w32 = log_pole.to(torch.complex64), weight.to(torch.complex64)
+    log_pole, weight = p32.to(torch.complex128), w32.to(torch.complex128)  # the same poles, rounded to fp32
+    torch.testing.assert_close(power_sum(w32, p32, length).double(), power_sum_reference(weight, log_pole, length),
+                               rtol=0, atol=1e-4)
+    upstream = torch.randn(4, length, dtype=torch.float64, generator=g)
+    for got, expected in zip(power_sum_vjp(upstream.float(), w32, p32), power_sum_vjp(upstream, weight, log_pole)):
+        assert (got.to(expected.dtype) - expected).abs().max() < 1e-4 * expected.abs().max()
+    got, expected = decayed_sum(upstream.float(), p32), decayed_sum(upstream, log_pole)
+    assert (got.to(expected.dtype) - expected).abs().max() < 1e-4 * expected.abs().max()
