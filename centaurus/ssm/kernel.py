@@ -100,7 +100,7 @@ def power_sum_vjp(grad: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tens
 
     With e = l + shift, S0 = Σ_l g_l·p^e and S1 = Σ_l g_l·e·p^e, they are conj(S0) for the weight and
     conj(w·S1) for the log pole (torch's convention for complex leaves). Both sums run blocked like `power_sum`,
-    as one real matrix product of the (…, K, T) blocks of g with the near powers and their r-weighted copies:
+    as real matrix products of the blocks of T taps of g with the near powers and their r-weighted copies:
     twice the forward's work, where autograd through `power_sum` also backpropagates every elementwise step.
 
     Args:
