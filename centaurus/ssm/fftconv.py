@@ -9,11 +9,10 @@ Inference that applies one kernel to many inputs of one length (a keyword spotte
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
 """
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from . import spectral_mix
 from .kernel import power_sum, power_sum_vjp
 
 _BLOCK_BYTES = 32 * 2**20  # spectrum bytes per block of output channels: small enough to stay in cache
@@ -46,53 +45,6 @@ def _blocks(channels: int, spectra: int, length: int, budget: int, device: torch
     return [slice(s, min(s + size, channels)) for s in range(0, channels, size)]
 
 
-_TILE = 256  # rows or columns per tile of a CPU transpose
-_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, threads): fork leaves threads behind
-
-
-def _copy_tiles(pairs: list[tuple[torch.Tensor, torch.Tensor]], inference: bool = False) -> None:
-    with torch.inference_mode(inference):  # a thread-local mode: a worker takes the caller's
-        for dst, src in pairs:
-            dst.copy_(src)
-
-
-def _copy_in_parallel(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """Run the tile copies on torch's number of threads: each copy is too small for torch to split, and
-    copy_ releases the GIL."""
-    threads = torch.get_num_threads()
-    if threads < 2 or len(pairs) < 2:
-        return _copy_tiles(pairs, torch.is_inference_mode_enabled())
-    key = (os.getpid(), threads)
-    pool = _POOLS.get(key) or _POOLS.setdefault(key, ThreadPoolExecutor(threads, "centaurus-transpose"))
-    share = -(-len(pairs) // threads)
-    shares = [pairs[s:s + share] for s in range(0, len(pairs), share)]
-    list(pool.map(_copy_tiles, shares, [torch.is_inference_mode_enabled()] * len(shares)))
-
-
-def _transposed(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Transpose of a 2-D tensor with unit column stride, into `out` (same) or a new contiguous tensor. On the
-    CPU it copies tiles across the long axis, in parallel: `x.t().contiguous()` runs one cache-blocked loop on
-    one thread, about ten times slower on spectra. Inputs that autograd must follow (the convolutions' spectra
-    never are) take that plain path."""
-    if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
-        return x.t().contiguous() if out is None else out.copy_(x.t())
-    rows, cols = x.shape
-    out = x.new_empty(cols, rows) if out is None else out
-    if cols >= rows:
-        pairs = [(out[s:s + _TILE], x[:, s:s + _TILE].t()) for s in range(0, cols, _TILE)]
-    else:
-        pairs = [(out[:, s:s + _TILE], x[s:s + _TILE].t()) for s in range(0, rows, _TILE)]
-    _copy_in_parallel(pairs)
-    return out
-
-
-def _to_frequency_major(spec: torch.Tensor) -> torch.Tensor:
-    """(P, Q, F) → contiguous (F, P, Q) by one 2-D transpose (a 3-D permutation strides through memory and
-    costs several times more). Complex bmm over F is fast on it."""
-    P, Q, F = spec.shape
-    return _transposed(spec.reshape(P * Q, F)).view(F, P, Q)
-
-
 def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int, dim: int = 1):
     """(blk, rfft over 2L points of x's slice blk along `dim`) per block, through one `_padded_spectrum` buffer."""
     shape = list(x.shape[:-1]) + [2 * length]
@@ -103,25 +55,12 @@ def _block_spectra(x: torch.Tensor, blocks: list[slice], length: int, dim: int =
         yield blk, _padded_spectrum(part, x.narrow(dim, blk.start, blk.stop - blk.start), length)
 
 
-# Whole-input temporaries (2L padding, spectra, their transposes) are fresh memory that the OS maps and zeroes
-# page by page on every call; the two conversions below go a few rows of P at a time through small buffers.
-
-def _frequency_major_spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
-    """x: (P, Q, L) → rfft over 2L points as contiguous (F, P, Q)."""
-    P, Q, _ = x.shape
-    out = x.new_empty(length + 1, P, Q, dtype=x.dtype.to_complex())
-    blocks = _blocks(P, Q, length, _DEPTHWISE_BLOCK_BYTES, x.device)
-    for blk, spec in _block_spectra(x, blocks, length, dim=0):
-        _transposed(spec.flatten(0, 1), out=out[:, blk].flatten(1))
-    return out
-
-
-def _causal_from_frequency_major(spec: torch.Tensor, length: int) -> torch.Tensor:
-    """(F, P, Q) → contiguous (P, Q, L): back to channel-major by 2-D transposes, then irfft cropped to L."""
-    F, P, Q = spec.shape
-    out = spec.real.new_empty(P, Q, length)
-    for blk in _blocks(P, Q, length, _DEPTHWISE_BLOCK_BYTES, spec.device):
-        out[blk] = _causal(_transposed(spec[:, blk].flatten(1)), length).unflatten(0, (-1, Q))
+def _causal_blocks(spec: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, X, F) spectra → contiguous (B, X, L): irfft cropped to L, a few channels at a time through small
+    buffers (a whole-input temporary is fresh memory that the OS maps and zeroes page by page on every call)."""
+    out = spec.real.new_empty(spec.shape[:-1] + (length,))
+    for blk in _blocks(spec.shape[1], spec.shape[0], length, _DEPTHWISE_BLOCK_BYTES, spec.device):
+        out[:, blk] = _causal(spec[:, blk], length)
     return out
 
 
@@ -159,8 +98,8 @@ class _DepthwiseConv(torch.autograd.Function):
 
 
 class _KernelBlockBuffers:
-    """The buffers of one block of full kernels (zero-padded kernels, spectra, their transposes), kept from block
-    to block of a call: fresh buffers of this size are mapped from the OS and zeroed page by page on first touch."""
+    """The buffers of one block of full kernels (zero-padded kernels, spectra, times), kept from block to block
+    of a call: fresh buffers of this size are mapped from the OS and zeroed page by page on first touch."""
 
     def __init__(self):
         self._buffers: dict[str, torch.Tensor] = {}
@@ -171,21 +110,17 @@ class _KernelBlockBuffers:
         return self._buffers[name]
 
     def spectra(self, kernels: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        """kernels (d, X, L) → their rfft over 2L points, frequency-major (F, d, X), in `out` if given."""
+        """kernels (d, X, L) → their rfft over 2L points (d, X, F), in `out` if given."""
         d, X, _ = kernels.shape
         padded = self.get("padded", kernels, (d, X, 2 * length), kernels.dtype)
-        spec = self.get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
-        _padded_spectrum(padded, kernels, length, out=spec)
-        major = self.get("frequency-major", spec, (length + 1, d, X), spec.dtype) if out is None else out
-        _transposed(spec.view(d * X, -1), out=major.view(-1, d * X))
-        return major
+        if out is None:
+            out = self.get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
+        return _padded_spectrum(padded, kernels, length, out=out)
 
     def causal(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        """Frequency-major spectra (F, d, X) → (d, X, L), as `_causal_from_frequency_major`."""
-        F, d, X = spec.shape
-        major = _transposed(spec.view(F, d * X), out=self.get("channel-major", spec, (d * X, F), spec.dtype))
-        time = self.get("time", spec, (d * X, 2 * length), spec.real.dtype)
-        return _causal(major, length, out=time).view(d, X, length)
+        """Spectra (d, X, F) → (d, X, L), a view of a kept buffer."""
+        time = self.get("time", spec, spec.shape[:-1] + (2 * length,), spec.real.dtype)
+        return _causal(spec, length, out=time)
 
 
 _KEPT_SPECTRA_BYTES = 2**30  # kernel spectra up to this size are kept from forward for backward, not remade
@@ -195,57 +130,57 @@ class _FullConv(torch.autograd.Function):
     """y[b, d] = Σ_x k[d, x] * u[b, x] with kernels k = make_kernels(*operands), made one block of output
     channels at a time, so the (D, X, L) kernels never exist at once. Backward maps the kernels' gradient back to
     the operands with `kernels_vjp(grad_k, *operands)`, block by block. Operands are sliced along their first
-    axis, the output channels.
+    axis, the output channels. The spectral products are those of `spectral_mix`, on channel-major spectra.
 
-    The input's gradient needs the kernel spectra again. Forward keeps them, frequency-major, when they fit
-    `_KEPT_SPECTRA_BYTES`: then the spectral products with them run once over all output channels (a block's
-    few channels make matrix products too small to be efficient). Otherwise backward remakes each block's."""
+    The input's gradient needs the kernel spectra again. Forward keeps them when they fit `_KEPT_SPECTRA_BYTES`:
+    then each spectral product runs once over all output channels (each block's run would pack the input's
+    spectra anew). Otherwise backward remakes each block's."""
 
     @staticmethod
     def forward(ctx, u, make_kernels, kernels_vjp, *operands):
         (batch, channels, length), out_channels = u.shape, operands[0].shape[0]
-        spec_u = _frequency_major_spectrum(u, length)                          # (F, B, X)
+        spec_u = _spectrum(u, length)                                         # (B, X, F)
         kept_bytes = out_channels * channels * (length + 1) * spec_u.element_size()
         keep = ctx.needs_input_grad[0] and kept_bytes <= _KEPT_SPECTRA_BYTES
         ctx.make_kernels, ctx.kernels_vjp, ctx.operand_count = make_kernels, kernels_vjp, len(operands)
-        kept = spec_u.new_empty(length + 1, out_channels, channels) if keep else None  # (F, D, X)
-        spec_y = spec_u.new_empty(length + 1, batch, out_channels)             # (F, B, D)
+        kept = spec_u.new_empty(out_channels, channels, length + 1) if keep else None  # (D, X, F)
+        spec_y = spec_u.new_empty(batch, out_channels, length + 1)            # (B, D, F)
         buffers = _KernelBlockBuffers()
         for blk in _blocks(out_channels, channels, length, _BLOCK_BYTES, u.device):
             spec_k = buffers.spectra(make_kernels(*(o[blk] for o in operands)), length,
-                                     out=kept[:, blk] if keep else None)       # (F, d, X)
+                                     out=kept[blk] if keep else None)         # (d, X, F)
             if not keep:
-                spec_y[:, :, blk] = torch.bmm(spec_u, spec_k.transpose(1, 2))
+                spectral_mix.mix(spec_u, spec_k, out=spec_y[:, blk])
         if keep:
-            torch.bmm(spec_u, kept.transpose(1, 2), out=spec_y)
+            spectral_mix.mix(spec_u, kept, out=spec_y)
         ctx.save_for_backward(spec_u, *operands, *([kept] if keep else []))
-        return _causal_from_frequency_major(spec_y, length)
+        return _causal_blocks(spec_y, length)
 
     @staticmethod
     def backward(ctx, grad):
         spec_u, *saved = ctx.saved_tensors
         operands, kept = saved[:ctx.operand_count], (saved[ctx.operand_count:] or [None])[0]
         length, out_channels = grad.shape[-1], operands[0].shape[0]
-        conj_g = _frequency_major_spectrum(grad, length).conj_physical_()      # (F, B, D)
-        blocks = _blocks(out_channels, spec_u.shape[2], length, _BLOCK_BYTES, grad.device)
+        spec_g = _spectrum(grad, length)                                      # (B, D, F)
+        blocks = _blocks(out_channels, spec_u.shape[1], length, _BLOCK_BYTES, grad.device)
         buffers = _KernelBlockBuffers()
         grad_u = None
-        if ctx.needs_input_grad[0]:  # Σ_d G·conj(K) = conj(Σ_d conj(G)·K): never conjugate the kernels
+        if ctx.needs_input_grad[0]:
             if kept is not None:
-                conj_grad_u = torch.bmm(conj_g, kept)
+                spec_grad_u = spectral_mix.mix_adjoint(spec_g, kept)
             else:
-                conj_grad_u = torch.zeros_like(spec_u)
+                spec_grad_u = torch.zeros_like(spec_u)
                 for blk in blocks:
                     spec_k = buffers.spectra(ctx.make_kernels(*(o[blk] for o in operands)), length)
-                    conj_grad_u.baddbmm_(conj_g[:, :, blk], spec_k)
-            grad_u = _causal_from_frequency_major(conj_grad_u.conj_physical_(), length)
+                    spectral_mix.mix_adjoint(spec_g[:, blk], spec_k, out=spec_grad_u, accumulate=True)
+            grad_u = _causal_blocks(spec_grad_u, length)
         grads = [None] * len(operands)
         if any(ctx.needs_input_grad[3:]):
             grads = [torch.zeros_like(o) for o in operands]
             for blk in blocks:
-                shape = (spec_u.shape[0], blk.stop - blk.start, spec_u.shape[2])
-                block_spec = torch.bmm(conj_g[:, :, blk].transpose(1, 2), spec_u,  # Σ_b G·conj(U), conjugated
-                                       out=buffers.get("gradient", spec_u, shape, spec_u.dtype)).conj_physical_()
+                shape = (blk.stop - blk.start,) + spec_u.shape[1:]
+                block_spec = spectral_mix.outer_sum(spec_g[:, blk], spec_u,   # Σ_b G·conj(U)
+                                                    out=buffers.get("gradient", spec_u, shape, spec_u.dtype))
                 parts = [o[blk] for o in operands]
                 for whole, part in zip(grads, ctx.kernels_vjp(buffers.causal(block_spec, length), *parts)):
                     whole[blk] = part
@@ -305,11 +240,10 @@ def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:
         length: L.
 
     Returns:
-        (X, F) for a depthwise kernel, frequency-major (F, X, D) for a full one; F = L + 1.
+        (X, F) for a depthwise kernel, (D, X, F) for a full one; F = L + 1.
     """
     with torch.autocast(k.device.type, enabled=False):
-        spec = _spectrum(k if k.dtype == torch.float64 else k.float(), length)
-        return spec if k.dim() == 2 else _to_frequency_major(spec).transpose(1, 2)
+        return _spectrum(k if k.dtype == torch.float64 else k.float(), length)
 
 
 @torch.compiler.disable  # complex spectra, as in fft_conv
@@ -321,4 +255,4 @@ def spectrum_conv(u: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         u = u.to(spec.real.dtype)
         if spec.dim() == 2:
             return _causal(_spectrum(u, length) * spec, length)
-        return _causal_from_frequency_major(torch.bmm(_frequency_major_spectrum(u, length), spec), length)
+        return _causal_blocks(spectral_mix.mix(_spectrum(u, length), spec), length)
