@@ -9,6 +9,7 @@ Inference that applies one kernel to many inputs of one length (a keyword spotte
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.
 """
 import functools
+import threading
 
 import torch
 
@@ -97,17 +98,54 @@ class _DepthwiseConv(torch.autograd.Function):
         return grad_u, _causal(spec_grad_k, length)
 
 
+class _Spares:
+    """Large CPU buffers of finished calls, kept for the next call that needs the same shape and dtype. A fresh
+    buffer is memory the OS maps and zeroes page by page, on every call (about 0.2 s per GB here): a training
+    step would pay that for each of the full convolution's buffers. The spares are at most what calls had in
+    use at once, which the next step needs again; the oldest go beyond `limit` bytes. (The GPU's caching
+    allocator does this there already.)"""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._free: list[torch.Tensor] = []
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, zero: bool = False):
+        if device.type == "cpu":
+            with self._lock:
+                for i, spare in enumerate(self._free):
+                    if spare.shape == shape and spare.dtype == dtype:
+                        del self._free[i]
+                        return spare.zero_() if zero else spare
+        return (torch.zeros if zero else torch.empty)(shape, dtype=dtype, device=device)
+
+    def give(self, *buffers: torch.Tensor | None) -> None:
+        """Hand back buffers that nothing reads any more."""
+        with self._lock:
+            self._free += [b for b in buffers if b is not None and b.device.type == "cpu"]
+            while sum(b.nbytes for b in self._free) > self.limit:
+                self._free.pop(0)
+
+
+_SPARES = _Spares(limit=2**31)
+
+
 class _KernelBlockBuffers:
     """The buffers of one block of full kernels (zero-padded kernels, spectra, times), kept from block to block
-    of a call: fresh buffers of this size are mapped from the OS and zeroed page by page on first touch."""
+    of a call, and handed to `_SPARES` at its end."""
 
     def __init__(self):
         self._buffers: dict[str, torch.Tensor] = {}
 
     def get(self, name: str, like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         if name not in self._buffers or self._buffers[name].shape != shape:  # the last block may be smaller
-            self._buffers[name] = like.new_zeros(shape, dtype=dtype)         # zeros: the 2L padding stays zero
+            _SPARES.give(self._buffers.get(name))
+            self._buffers[name] = _SPARES.take(shape, dtype, like.device, zero=True)  # the 2L padding stays 0
         return self._buffers[name]
+
+    def release(self) -> None:
+        _SPARES.give(*self._buffers.values())
+        self._buffers.clear()
 
     def spectra(self, kernels: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
         """kernels (d, X, L) → their rfft over 2L points (d, X, F), in `out` if given."""
@@ -123,6 +161,12 @@ class _KernelBlockBuffers:
         return _causal(spec, length, out=time)
 
 
+def _spare_spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
+    """rfft over 2L points of x (B, X, L), into a spare buffer."""
+    out = _SPARES.take(x.shape[:-1] + (length + 1,), x.dtype.to_complex(), x.device)
+    return torch.fft.rfft(x, n=2 * length, out=out)
+
+
 _KEPT_SPECTRA_BYTES = 2**30  # kernel spectra up to this size are kept from forward for backward, not remade
 
 
@@ -134,17 +178,19 @@ class _FullConv(torch.autograd.Function):
 
     The input's gradient needs the kernel spectra again. Forward keeps them when they fit `_KEPT_SPECTRA_BYTES`:
     then each spectral product runs once over all output channels (each block's run would pack the input's
-    spectra anew). Otherwise backward remakes each block's."""
+    spectra anew). Otherwise backward remakes each block's. The kept spectra and the input's go back to
+    `_SPARES` after backward; a second backward through the same graph (retain_graph) remakes both."""
 
     @staticmethod
     def forward(ctx, u, make_kernels, kernels_vjp, *operands):
         (batch, channels, length), out_channels = u.shape, operands[0].shape[0]
-        spec_u = _spectrum(u, length)                                         # (B, X, F)
+        spec_u = _spare_spectrum(u, length)                                   # (B, X, F)
         kept_bytes = out_channels * channels * (length + 1) * spec_u.element_size()
         keep = ctx.needs_input_grad[0] and kept_bytes <= _KEPT_SPECTRA_BYTES
         ctx.make_kernels, ctx.kernels_vjp, ctx.operand_count = make_kernels, kernels_vjp, len(operands)
-        kept = spec_u.new_empty(out_channels, channels, length + 1) if keep else None  # (D, X, F)
-        spec_y = spec_u.new_empty(batch, out_channels, length + 1)            # (B, D, F)
+        spectra_shape = (out_channels, channels, length + 1)
+        kept = _SPARES.take(spectra_shape, spec_u.dtype, u.device) if keep else None  # (D, X, F)
+        spec_y = _SPARES.take((batch, out_channels, length + 1), spec_u.dtype, u.device)  # (B, D, F)
         buffers = _KernelBlockBuffers()
         for blk in _blocks(out_channels, channels, length, _BLOCK_BYTES, u.device):
             spec_k = buffers.spectra(make_kernels(*(o[blk] for o in operands)), length,
@@ -153,23 +199,30 @@ class _FullConv(torch.autograd.Function):
                 spectral_mix.mix(spec_u, spec_k, out=spec_y[:, blk])
         if keep:
             spectral_mix.mix(spec_u, kept, out=spec_y)
-        ctx.save_for_backward(spec_u, *operands, *([kept] if keep else []))
-        return _causal_blocks(spec_y, length)
+        buffers.release()
+        y = _causal_blocks(spec_y, length)
+        _SPARES.give(spec_y)
+        # On ctx, not saved: saved tensors are checked for in-place changes, and spares get overwritten
+        ctx.spectra = spec_u, kept
+        ctx.save_for_backward(u, *operands)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        spec_u, *saved = ctx.saved_tensors
-        operands, kept = saved[:ctx.operand_count], (saved[ctx.operand_count:] or [None])[0]
+        u, *operands = ctx.saved_tensors
+        spec_u, kept = ctx.spectra or (_spare_spectrum(u, grad.shape[-1]), None)
+        ctx.spectra = None  # handed to _SPARES below
         length, out_channels = grad.shape[-1], operands[0].shape[0]
-        spec_g = _spectrum(grad, length)                                      # (B, D, F)
+        spec_g = _spare_spectrum(grad, length)                                # (B, D, F)
         blocks = _blocks(out_channels, spec_u.shape[1], length, _BLOCK_BYTES, grad.device)
         buffers = _KernelBlockBuffers()
-        grad_u = None
+        grad_u = spec_grad_u = None
         if ctx.needs_input_grad[0]:
             if kept is not None:
-                spec_grad_u = spectral_mix.mix_adjoint(spec_g, kept)
+                spec_grad_u = spectral_mix.mix_adjoint(spec_g, kept, out=_SPARES.take(spec_u.shape, spec_u.dtype,
+                                                                                      u.device))
             else:
-                spec_grad_u = torch.zeros_like(spec_u)
+                spec_grad_u = _SPARES.take(spec_u.shape, spec_u.dtype, u.device, zero=True)
                 for blk in blocks:
                     spec_k = buffers.spectra(ctx.make_kernels(*(o[blk] for o in operands)), length)
                     spectral_mix.mix_adjoint(spec_g[:, blk], spec_k, out=spec_grad_u, accumulate=True)
@@ -177,13 +230,18 @@ class _FullConv(torch.autograd.Function):
         grads = [None] * len(operands)
         if any(ctx.needs_input_grad[3:]):
             grads = [torch.zeros_like(o) for o in operands]
+            # Σ_b G·conj(U): for all output channels at once into the kept spectra, which are read no more (one
+            # pass over U, where each block's run would read it anew); else block by block
+            whole = spectral_mix.outer_sum(spec_g, spec_u, out=kept) if kept is not None else None
             for blk in blocks:
                 shape = (blk.stop - blk.start,) + spec_u.shape[1:]
-                block_spec = spectral_mix.outer_sum(spec_g[:, blk], spec_u,   # Σ_b G·conj(U)
-                                                    out=buffers.get("gradient", spec_u, shape, spec_u.dtype))
+                block_spec = whole[blk] if whole is not None else spectral_mix.outer_sum(
+                    spec_g[:, blk], spec_u, out=buffers.get("gradient", spec_u, shape, spec_u.dtype))
                 parts = [o[blk] for o in operands]
-                for whole, part in zip(grads, ctx.kernels_vjp(buffers.causal(block_spec, length), *parts)):
-                    whole[blk] = part
+                for total, part in zip(grads, ctx.kernels_vjp(buffers.causal(block_spec, length), *parts)):
+                    total[blk] = part
+        buffers.release()
+        _SPARES.give(spec_u, kept, spec_g, spec_grad_u)
         return grad_u, None, None, *grads
 
 

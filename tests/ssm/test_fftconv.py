@@ -118,6 +118,41 @@ def test_power_sum_conv_gradcheck(monkeypatch, keep_spectra):
     assert torch.autograd.gradcheck(power_sum_conv, (u, weight, log_pole))
 
 
+@pytest.mark.parametrize("keep_spectra", [True, False])
+def test_spare_buffers_never_leak_into_a_retained_graph(monkeypatch, keep_spectra):
+    """Backward hands its spectra to the spares, and the next forward overwrites them: a second backward through
+    a retained graph must remake them, not read another call's. Its gradients equal the first backward's."""
+    from centaurus.ssm import fftconv, power_sum_conv
+    if not keep_spectra:
+        monkeypatch.setattr(fftconv, "_KEPT_SPECTRA_BYTES", 0)
+    monkeypatch.setattr(fftconv, "_SPARES", fftconv._Spares(limit=2**20))  # none left by other tests
+    g = torch.Generator().manual_seed(7)
+    u = torch.randn(2, 3, 23, generator=g, requires_grad=True)
+    weight, log_pole = (t.to(torch.complex64).requires_grad_() for t in _ssm_operands(g, 5, 3, 4))
+    y = power_sum_conv(u, weight, log_pole)
+    probe = torch.randn(y.shape, generator=g)
+    first = torch.autograd.grad((y * probe).sum(), (u, weight, log_pole), retain_graph=True)
+    other = power_sum_conv(torch.randn(u.shape, generator=g), 2 * weight, log_pole)  # takes the spares
+    torch.autograd.grad(other.sum(), (weight,))
+    again = torch.autograd.grad((y * probe).sum(), (u, weight, log_pole))
+    torch.testing.assert_close(again, first)
+
+
+def test_spare_buffers_are_reused_and_bounded():
+    """A second call of one shape takes the first call's buffers back; the spares never exceed their limit."""
+    from centaurus.ssm import fftconv
+    spares = fftconv._Spares(limit=3 * 40)
+    a = spares.take((10,), torch.float32, CPU)
+    b = spares.take((10,), torch.float32, CPU)
+    spares.give(a, b, None)
+    assert spares.take((10,), torch.float32, CPU).data_ptr() in (a.data_ptr(), b.data_ptr())
+    assert spares.take((10,), torch.float64, CPU).data_ptr() not in (a.data_ptr(), b.data_ptr())
+    spares.give(*(torch.ones(10) for _ in range(5)))
+    assert sum(t.nbytes for t in spares._free) <= 3 * 40
+    zeroed = spares.take((10,), torch.float32, CPU, zero=True)
+    assert not zeroed.any()
+
+
 def test_depthwise_conv_is_blocked_over_channels(monkeypatch):
     """Blocking over channels (to keep buffers reusable) must not change the result or its gradients."""
     from centaurus.ssm import fftconv
