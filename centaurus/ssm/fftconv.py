@@ -3,7 +3,9 @@
 The input spectrum (2× the size of u) is kept for backward. The "full" variant keeps its (D, C, L+1) kernel
 spectra too while they fit a budget, and beyond it remakes them in backward, block by block over output
 channels. `power_sum_conv` generates each block of SSM kernels from the poles as it goes, so the (D, C, L)
-kernel itself never exists, and maps their gradient back to the poles in closed form.
+kernel itself never exists, and maps their gradient back to the poles in closed form. Its spectra stay
+channel-major, (…, channels, F), for the products of `spectral_mix`, and its large buffers go to `_SPARES`
+for the next call rather than back to the OS.
 
 Inference that applies one kernel to many inputs of one length (a keyword spotter's windows) can hold the
 kernel's spectrum instead: `kernel_spectrum` once, then `spectrum_conv` per input, with no kernel FFTs.

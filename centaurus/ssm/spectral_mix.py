@@ -25,15 +25,21 @@ def _load() -> ctypes.CDLL | None:
         if (here / f"_spectral_mix{suffix}").exists():
             lib = ctypes.CDLL(str(here / f"_spectral_mix{suffix}"))
             size, ptr, flag = ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_int
-            for name in ("centaurus_mix_f32", "centaurus_mix_f64"):  # in, items, K, so, si, conj, out, items, ...
-                getattr(lib, name).argtypes = [ptr, size, ptr, size, size, flag, ptr, size, flag] + [size] * 6
-            for name in ("centaurus_outer_sum_f32", "centaurus_outer_sum_f64"):  # G, items, U, items, out, ...
-                getattr(lib, name).argtypes = [ptr, size, ptr, size, ptr] + [size] * 6
+            for real in ("f32", "f64"):
+                for width in ("", *WIDTHS):
+                    # in, items, K, so, si, conj, out, items, accumulate, batch, n_in, n_out, bins, f0, f1
+                    getattr(lib, f"centaurus_mix_{real}{width}").argtypes = [ptr, size, ptr, size, size, flag,
+                                                                             ptr, size, flag] + [size] * 6
+                    # G, items, U, items, out, batch, P, Q, bins, f0, f1
+                    getattr(lib, f"centaurus_outer_sum_{real}{width}").argtypes = [ptr, size, ptr, size,
+                                                                                   ptr] + [size] * 6
             return lib
     return None
 
 
+WIDTHS = ("_avx512", "_avx2", "_base")  # the C kernels' vector widths (x86); base is 128-bit
 _LIB = _load()
+width = ""  # "" takes the widest vectors the CPU has; one of WIDTHS forces those (for the tests)
 _SUFFIX = {torch.complex64: "f32", torch.complex128: "f64"}
 _CHUNK_BINS = 64  # CHUNK · LANES / 2 of the C kernels, in complex64
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, threads): fork leaves threads behind
@@ -49,7 +55,7 @@ def native(*spectra: torch.Tensor) -> bool:
 
 def _run(name: str, dtype: torch.dtype, bins: int, *args) -> None:
     """Call the C kernel `name` on the bins shared out among torch's threads (ctypes releases the GIL)."""
-    function = getattr(_LIB, f"centaurus_{name}_{_SUFFIX[dtype]}")
+    function = getattr(_LIB, f"centaurus_{name}_{_SUFFIX[dtype]}{width}")
     threads = max(1, min(torch.get_num_threads(), bins // _CHUNK_BINS))
     share = -(-bins // (threads * _CHUNK_BINS)) * _CHUNK_BINS  # whole chunks: the C kernels' tails are scalar
     ranges = [(start, min(start + share, bins)) for start in range(0, bins, share)]

@@ -23,10 +23,19 @@ def _spectra(dtype, *shapes, seed=0):
 SHAPES = [(11, 3, 5, 130), (1, 1, 1, 7), (8, 6, 4, 64), (2, 5, 3, 1000)]
 
 
+_CAPABLE = {"AVX512": spectral_mix.WIDTHS, "AVX2": ("_avx2", "_base")}.get(torch.backends.cpu.get_cpu_capability(),
+                                                                          ("_base",))
+
+
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 @pytest.mark.parametrize("batch, ins, outs, bins", SHAPES)
 @pytest.mark.parametrize("threads", [1, 3])
-def test_products_equal_einsum(dtype, batch, ins, outs, bins, threads):
+@pytest.mark.parametrize("width", spectral_mix.WIDTHS)
+def test_products_equal_einsum(monkeypatch, dtype, batch, ins, outs, bins, threads, width):
+    """Every vector width the CPU runs (the library picks the widest; each has its own register blocking)."""
+    if width not in _CAPABLE:
+        pytest.skip(f"this CPU lacks the {width[1:]} kernels' instructions")
+    monkeypatch.setattr(spectral_mix, "width", width)
     u, k, g = _spectra(dtype, (batch, ins, bins), (outs, ins, bins), (batch, outs, bins))
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.complex64 else dict(rtol=1e-12, atol=1e-12)
     before = torch.get_num_threads()
