@@ -1,7 +1,7 @@
 # Two entry points: `make demo` (the main job on the shipped models) and `make test`.
 # Each first installs whatever is missing, system packages included (Debian/Ubuntu).
 PYTHON ?= python3
-APT_PACKAGES := libsndfile1 libportaudio2 pulseaudio pulseaudio-utils espeak-ng sox flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libsox-fmt-all wordnet-base fillets-ng-data-cs fillets-ng-data-nl wesnoth-1.16-data
+APT_PACKAGES := gcc libc6-dev libsndfile1 libportaudio2 pulseaudio pulseaudio-utils espeak-ng sox flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts libsox-fmt-all wordnet-base fillets-ng-data-cs fillets-ng-data-nl wesnoth-1.16-data
 
 .PHONY: setup system-deps demo test test-fast bench
 

@@ -103,19 +103,26 @@ class _DepthwiseConv(torch.autograd.Function):
 class _Spares:
     """Large CPU buffers of finished calls, kept for the next call that needs the same shape and dtype. A fresh
     buffer is memory the OS maps and zeroes page by page, on every call (about 0.2 s per GB here): a training
-    step would pay that for each of the full convolution's buffers. The spares are at most what calls had in
-    use at once, which the next step needs again; the oldest go beyond `limit` bytes. (The GPU's caching
+    step would pay that for each of the full convolution's buffers. Spares not taken back within `max_age`
+    calls (those of other lengths, say) are dropped, and the oldest go beyond `limit` bytes. (The GPU's caching
     allocator does this there already.)"""
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._free: list[torch.Tensor] = []
+    def __init__(self, limit: int, max_age: int):
+        self.limit, self.max_age = limit, max_age
+        self._free: list[tuple[int, torch.Tensor]] = []  # (the call that gave it back, buffer), oldest first
+        self._calls = 0
         self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        """Count a call, and drop the spares that have waited too long."""
+        with self._lock:
+            self._calls += 1
+            self._free = [(call, b) for call, b in self._free if self._calls - call <= self.max_age]
 
     def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, zero: bool = False):
         if device.type == "cpu":
             with self._lock:
-                for i, spare in enumerate(self._free):
+                for i, (_, spare) in enumerate(self._free):
                     if spare.shape == shape and spare.dtype == dtype:
                         del self._free[i]
                         return spare.zero_() if zero else spare
@@ -124,12 +131,12 @@ class _Spares:
     def give(self, *buffers: torch.Tensor | None) -> None:
         """Hand back buffers that nothing reads any more."""
         with self._lock:
-            self._free += [b for b in buffers if b is not None and b.device.type == "cpu"]
-            while sum(b.nbytes for b in self._free) > self.limit:
+            self._free += [(self._calls, b) for b in buffers if b is not None and b.device.type == "cpu"]
+            while sum(b.nbytes for _, b in self._free) > self.limit:
                 self._free.pop(0)
 
 
-_SPARES = _Spares(limit=2**31)
+_SPARES = _Spares(limit=2**31, max_age=8)  # a step of up to four full layers reuses them all
 
 
 class _KernelBlockBuffers:
@@ -186,6 +193,7 @@ class _FullConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, make_kernels, kernels_vjp, *operands):
         (batch, channels, length), out_channels = u.shape, operands[0].shape[0]
+        _SPARES.tick()
         spec_u = _spare_spectrum(u, length)                                   # (B, X, F)
         kept_bytes = out_channels * channels * (length + 1) * spec_u.element_size()
         keep = ctx.needs_input_grad[0] and kept_bytes <= _KEPT_SPECTRA_BYTES
@@ -211,6 +219,7 @@ class _FullConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        _SPARES.tick()
         u, *operands = ctx.saved_tensors
         spec_u, kept = ctx.spectra or (_spare_spectrum(u, grad.shape[-1]), None)
         ctx.spectra = None  # handed to _SPARES below

@@ -125,7 +125,7 @@ def test_spare_buffers_never_leak_into_a_retained_graph(monkeypatch, keep_spectr
     from centaurus.ssm import fftconv, power_sum_conv
     if not keep_spectra:
         monkeypatch.setattr(fftconv, "_KEPT_SPECTRA_BYTES", 0)
-    monkeypatch.setattr(fftconv, "_SPARES", fftconv._Spares(limit=2**20))  # none left by other tests
+    monkeypatch.setattr(fftconv, "_SPARES", fftconv._Spares(limit=2**20, max_age=8))  # none left by other tests
     g = torch.Generator().manual_seed(7)
     u = torch.randn(2, 3, 23, generator=g, requires_grad=True)
     weight, log_pole = (t.to(torch.complex64).requires_grad_() for t in _ssm_operands(g, 5, 3, 4))
@@ -139,18 +139,40 @@ def test_spare_buffers_never_leak_into_a_retained_graph(monkeypatch, keep_spectr
 
 
 def test_spare_buffers_are_reused_and_bounded():
-    """A second call of one shape takes the first call's buffers back; the spares never exceed their limit."""
+    """A second call of one shape takes the first call's buffers back; the spares never exceed their limit in
+    bytes, and those not taken back for `max_age` calls go."""
     from centaurus.ssm import fftconv
-    spares = fftconv._Spares(limit=3 * 40)
+    spares = fftconv._Spares(limit=3 * 40, max_age=2)
     a = spares.take((10,), torch.float32, CPU)
     b = spares.take((10,), torch.float32, CPU)
     spares.give(a, b, None)
     assert spares.take((10,), torch.float32, CPU).data_ptr() in (a.data_ptr(), b.data_ptr())
     assert spares.take((10,), torch.float64, CPU).data_ptr() not in (a.data_ptr(), b.data_ptr())
     spares.give(*(torch.ones(10) for _ in range(5)))
-    assert sum(t.nbytes for t in spares._free) <= 3 * 40
+    assert sum(t.nbytes for _, t in spares._free) <= 3 * 40
     zeroed = spares.take((10,), torch.float32, CPU, zero=True)
     assert not zeroed.any()
+    spares.tick()
+    spares.give(torch.ones(3))
+    spares.tick()
+    spares.tick()
+    assert [t.shape for _, t in spares._free] == [(3,)]  # the (10,) spares waited three calls
+    spares.tick()
+    assert not spares._free
+
+
+def test_a_training_step_reuses_the_full_convolutions_buffers(monkeypatch):
+    """From the second step on, forward and backward take every large buffer from the spares."""
+    from centaurus.ssm import fftconv, power_sum_conv
+    spares = fftconv._Spares(limit=2**30, max_age=8)
+    monkeypatch.setattr(fftconv, "_SPARES", spares)
+    g = torch.Generator().manual_seed(8)
+    u = torch.randn(2, 3, 50, generator=g, requires_grad=True)
+    weight, log_pole = (t.to(torch.complex64).requires_grad_() for t in _ssm_operands(g, 5, 3, 4))
+    power_sum_conv(u, weight, log_pole).sum().backward()
+    first = {t.data_ptr() for _, t in spares._free}
+    power_sum_conv(u, weight, log_pole).sum().backward()
+    assert {t.data_ptr() for _, t in spares._free} == first and len(first) >= 5
 
 
 def test_depthwise_conv_is_blocked_over_channels(monkeypatch):
