@@ -167,7 +167,7 @@ def _build_full(log_pole, beta, readout, *, length: int, skip_t) -> FullChunkPla
     t = torch.arange(1, length + 1, device=log_pole.device, dtype=dtype)
     read = _pairs((readout[..., None] * ssm.powers(log_pole, t)).conj())              # (D, C, N, T, 2)
     carry_t = read.permute(0, 3, 1, 2, 4).flatten(2)                                   # (D, T, C·N·2)
-    q = torch.exp(log_pole * length)
+    q = ssm.powers(log_pole, torch.tensor([length], device=log_pole.device))[..., 0]
     decay = torch.stack([torch.stack([q.real, q.real], -1), torch.stack([-q.imag, q.imag], -1)])
     return FullChunkPlan(b, drive, taps, carry_t, decay, skip_t)
 

@@ -296,7 +296,8 @@ class SSMLayer(StreamingModule):
             weight, log_pole = self._state_weight(state, ops)
             y = y + ssm.power_sum(weight, log_pole, T, shift=1)
             driven = ssm.decayed_sum(self._drive(u, ops), ops.log_pole)
-            new_state = torch.exp(ops.log_pole * T) * state + ops.beta * driven
+            decay = ssm.powers(ops.log_pole, torch.tensor([T], device=u.device))[..., 0]    # p^T, phase exact
+            new_state = decay * state + ops.beta * driven
         return y.to(u.dtype), torch.view_as_real(new_state) if real_state else new_state
 
     def _chunk_plan(self, length: int) -> ChunkPlan | FullChunkPlan | None:

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import torch
 
+from .kernel import powers
+
 CHUNKS = (32, 64, 128, 256)  # candidate T: shorter chunks make matrix products too small to run efficiently
 _FULL_RATE_CHUNKS = 64       # (Q, T)·(T, T) products with fewer rows than this run at a fraction of the rate
 
@@ -66,8 +68,8 @@ def _lag_powers(log_pole: torch.Tensor, step: int, rows: int, cols: int) -> torc
     """(..., rows, cols): p^{step·(i−1−j)} where i − 1 − j ≥ 0, else 0."""
     steps = torch.arange(max(rows, cols), device=log_pole.device)
     lag = steps[:rows, None] - steps[None, :cols] - 1
-    exponent = (step * lag.clamp(min=0)).to(log_pole.real.dtype)
-    return torch.exp(log_pole[..., None, None] * exponent) * (lag >= 0)
+    exponent = step * lag.clamp(min=0)
+    return powers(log_pole, exponent.flatten()).unflatten(-1, exponent.shape) * (lag >= 0)
 
 
 def chunked_kernel(weight: torch.Tensor, log_pole: torch.Tensor, length: int, chunk: int) -> ChunkedKernel:
@@ -80,10 +82,10 @@ def chunked_kernel(weight: torch.Tensor, log_pole: torch.Tensor, length: int, ch
     """
     real = log_pole.real.dtype
     steps = torch.arange(chunk + 1, device=log_pole.device, dtype=real)
-    powers = torch.exp(log_pole[..., None] * steps)                             # (M, N, T+1): p^0 … p^T
-    taps = (weight[..., None] * powers[..., :chunk]).real.sum(-2)                 # (M, T)
-    decay = powers[..., :chunk].flip(-1)                                          # p^{T−1−s}
-    read = weight[..., None] * powers[..., 1:]                                    # w p^{t+1}
+    near = powers(log_pole, steps)                                              # (M, N, T+1): p^0 … p^T
+    taps = (weight[..., None] * near[..., :chunk]).real.sum(-2)                   # (M, T)
+    decay = near[..., :chunk].flip(-1)                                            # p^{T−1−s}
+    read = weight[..., None] * near[..., 1:]                                      # w p^{t+1}
     # Re(w p^{t+1} H) = Re H·Re(w p^{t+1}) − Im H·Im(w p^{t+1})
     U, A = _blocks(-(-length // chunk))
     block_steps = torch.arange(U, device=log_pole.device, dtype=real)
@@ -92,7 +94,7 @@ def chunked_kernel(weight: torch.Tensor, log_pole: torch.Tensor, length: int, ch
                          torch.cat([read.real, -read.imag], -2),
                          _lag_powers(log_pole, chunk, U + 1, U),
                          _lag_powers(log_pole, chunk * U, A, A),
-                         torch.exp(log_pole[..., None] * (chunk * block_steps))[..., None])
+                         powers(log_pole, chunk * block_steps)[..., None])
 
 
 @torch.compiler.disable  # complex products, as in fft_conv

@@ -36,9 +36,12 @@ def _log_power(log_pole: torch.Tensor, step: int) -> torch.Tensor:
     return torch.complex(log_pole.real * step, phase.to(log_pole.real.dtype))
 
 
-def _polar_powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _polar_powers(log_pole: torch.Tensor, exponents: torch.Tensor,
+                  wrapped: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Re and Im of p^e, (..., N, E) each, as |p|^e·cos and |p|^e·sin: real exp, cos and sin vectorise,
-    where torch's complex exp is several times slower."""
+    where torch's complex exp is several times slower. `wrapped` takes the angles θ·e modulo 2π in double
+    precision: for exponents in the thousands, whose fp32 product loses ~θ·e·2^-24 of phase (the blocked power
+    sums never need it, their exponents stay near √L)."""
     log_magnitude = log_pole.real[..., None] * exponents
     # Powers below ~tiny^0.45 (e^-39 in fp32) are set to zero: products of two such blocked powers, and the
     # kernels' decayed tails, would be subnormal numbers, on which x86 arithmetic runs many times slower (a
@@ -46,13 +49,19 @@ def _polar_powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> tuple[torc
     # runs on the clamped exponents: it too is slow where its result underflows.
     floor = 0.45 * math.log(torch.finfo(log_magnitude.dtype).tiny)
     magnitude = torch.exp(log_magnitude.clamp(min=floor)).masked_fill(log_magnitude < floor, 0)
-    angle = log_pole.imag[..., None] * exponents
+    if wrapped:
+        turns = log_pole.imag.double()[..., None] * exponents.double()
+        angle = (torch.remainder(turns + math.pi, 2 * math.pi) - math.pi).to(log_magnitude.dtype)
+    else:
+        angle = log_pole.imag[..., None] * exponents
     return magnitude * torch.cos(angle), magnitude * torch.sin(angle)
 
 
-def powers(log_pole: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
-    """p^e for every exponent: complex (..., N, E). Materialises N·E powers: for short E only."""
-    return torch.complex(*_polar_powers(log_pole, exponents))
+def powers(log_pole: torch.Tensor, exponents: torch.Tensor, *, wrapped: bool = True) -> torch.Tensor:
+    """p^e for every exponent: complex (..., N, E), with the phase exact to the dtype's precision for any e
+    (angles wrapped in double precision; `wrapped=False` for exponents known to be small). Materialises N·E
+    powers: for short E only."""
+    return torch.complex(*_polar_powers(log_pole, exponents.to(log_pole.real.dtype), wrapped=wrapped))
 
 
 def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shift: int = 0) -> torch.Tensor:
@@ -116,7 +125,7 @@ def power_sum_vjp(grad: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tens
         weight, log_pole = weight.to(cplx), log_pole.to(cplx)
         r, k = _tap_exponents(length, shift, real, log_pole.device)
         near_re, near_im = _polar_powers(log_pole, r)                        # (..., N, T)
-        far = powers(_log_power(log_pole, len(r)), k)                        # (..., N, K)
+        far = powers(_log_power(log_pole, len(r)), k, wrapped=False)         # (..., N, K), k < √L
         near = torch.cat([near_re, near_im, near_re * r, near_im * r], dim=-2).transpose(-1, -2)  # (..., T, 4N)
         sums = _block_products(grad.to(real), near)                          # (..., K, 4N)
         near_sum = torch.complex(sums[..., :states], sums[..., states:2 * states]).transpose(-1, -2)   # (..., N, K)
@@ -147,8 +156,8 @@ def decayed_sum(drive: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
         drive = torch.nn.functional.pad(drive, (outer * inner - length, 0))  # left-pad: last sample aligns
         blocks = drive.unflatten(-1, (outer, inner))                          # (..., K, T)
         r = torch.arange(inner - 1, -1, -1, device=log_pole.device, dtype=real)
-        near = powers(log_pole, r).transpose(-1, -2)                         # (..., T, N): p^{T−1−r}
+        near = powers(log_pole, r, wrapped=False).transpose(-1, -2)          # (..., T, N): p^{T−1−r}
         ends = torch.complex(blocks @ near.real, blocks @ near.imag)          # (..., K, N)
         k = torch.arange(outer - 1, -1, -1, device=log_pole.device, dtype=real)
-        far = powers(_log_power(log_pole, inner), k).transpose(-1, -2)       # (..., K, N): p^{(K−1−k)T}
+        far = powers(_log_power(log_pole, inner), k, wrapped=False).transpose(-1, -2)  # p^{(K−1−k)T}: (..., K, N)
         return (far * ends).sum(-2)                                           # (..., N)
