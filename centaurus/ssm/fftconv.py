@@ -146,10 +146,11 @@ class _KernelBlockBuffers:
     def __init__(self):
         self._buffers: dict[str, torch.Tensor] = {}
 
-    def get(self, name: str, like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    def get(self, name: str, like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype,
+            zero: bool = False) -> torch.Tensor:
         if name not in self._buffers or self._buffers[name].shape != shape:  # the last block may be smaller
             _SPARES.give(self._buffers.get(name))
-            self._buffers[name] = _SPARES.take(shape, dtype, like.device, zero=True)  # the 2L padding stays 0
+            self._buffers[name] = _SPARES.take(shape, dtype, like.device, zero=zero)
         return self._buffers[name]
 
     def release(self) -> None:
@@ -159,7 +160,7 @@ class _KernelBlockBuffers:
     def spectra(self, kernels: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
         """kernels (d, X, L) → their rfft over 2L points (d, X, F), in `out` if given."""
         d, X, _ = kernels.shape
-        padded = self.get("padded", kernels, (d, X, 2 * length), kernels.dtype)
+        padded = self.get("padded", kernels, (d, X, 2 * length), kernels.dtype, zero=True)  # the padding stays 0
         if out is None:
             out = self.get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
         return _padded_spectrum(padded, kernels, length, out=out)
