@@ -18,30 +18,35 @@ from pathlib import Path
 
 import torch
 
+WIDTHS = ("_avx512", "_avx2", "_base")  # the C kernels' vector widths (x86); base is 128-bit
+
 
 def _load() -> ctypes.CDLL | None:
+    """The built library, or None (no compiler at install, or a stale build without these kernels)."""
     here = Path(__file__).parent
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         if (here / f"_spectral_mix{suffix}").exists():
-            lib = ctypes.CDLL(str(here / f"_spectral_mix{suffix}"))
-            size, ptr, flag = ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_int
-            for real in ("f32", "f64"):
-                for width in ("", *WIDTHS):
-                    # in, items, K, so, si, conj, out, items, accumulate, batch, n_in, n_out, bins, f0, f1
-                    getattr(lib, f"centaurus_mix_{real}{width}").argtypes = [ptr, size, ptr, size, size, flag,
-                                                                             ptr, size, flag] + [size] * 6
-                    # G, items, U, items, out, batch, P, Q, bins, f0, f1
-                    getattr(lib, f"centaurus_outer_sum_{real}{width}").argtypes = [ptr, size, ptr, size,
-                                                                                   ptr] + [size] * 6
+            try:
+                lib = ctypes.CDLL(str(here / f"_spectral_mix{suffix}"))
+                size, ptr, flag = ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_int
+                for real in ("f32", "f64"):
+                    for variant in ("", *WIDTHS):
+                        # in, items, K, so, si, conj, out, items, accumulate, batch, n_in, n_out, bins, f0, f1
+                        getattr(lib, f"centaurus_mix_{real}{variant}").argtypes = [
+                            ptr, size, ptr, size, size, flag, ptr, size, flag] + [size] * 6
+                        # G, items, U, items, out, batch, P, Q, bins, f0, f1
+                        getattr(lib, f"centaurus_outer_sum_{real}{variant}").argtypes = [
+                            ptr, size, ptr, size, ptr] + [size] * 6
+            except (OSError, AttributeError):
+                return None
             return lib
     return None
 
 
-WIDTHS = ("_avx512", "_avx2", "_base")  # the C kernels' vector widths (x86); base is 128-bit
 _LIB = _load()
 width = ""  # "" takes the widest vectors the CPU has; one of WIDTHS forces those (for the tests)
 _SUFFIX = {torch.complex64: "f32", torch.complex128: "f64"}
-_CHUNK_BINS = 64  # CHUNK · LANES / 2 of the C kernels, in complex64
+_CHUNK_BINS = 64  # bins of complex64 in one chunk of the C kernels (CHUNK_BYTES / 8)
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, threads): fork leaves threads behind
 
 
