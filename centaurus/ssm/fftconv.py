@@ -157,13 +157,16 @@ class _KernelBlockBuffers:
         _SPARES.give(*self._buffers.values())
         self._buffers.clear()
 
-    def spectra(self, kernels: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        """kernels (d, X, L) → their rfft over 2L points (d, X, F), in `out` if given."""
-        d, X, _ = kernels.shape
-        padded = self.get("padded", kernels, (d, X, 2 * length), kernels.dtype, zero=True)  # the padding stays 0
+    def spectra(self, make_kernels, parts: list[torch.Tensor], like: torch.Tensor, length: int,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+        """The rfft over 2L points (d, X, F) of the kernels make_kernels(*parts, out=…) writes into a zero-padded
+        (d, X, 2L) buffer of like's dtype, in `out` if given."""
+        d, X = parts[0].shape[:2]
+        padded = self.get("padded", like, (d, X, 2 * length), like.dtype, zero=True)  # the padding stays 0
+        make_kernels(*parts, out=padded)
         if out is None:
-            out = self.get("spectrum", kernels, (d, X, length + 1), kernels.dtype.to_complex())
-        return _padded_spectrum(padded, kernels, length, out=out)
+            out = self.get("spectrum", like, (d, X, length + 1), like.dtype.to_complex())
+        return torch.fft.rfft(padded, out=out)
 
     def causal(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Spectra (d, X, F) → (d, X, L), a view of a kept buffer."""
@@ -172,16 +175,21 @@ class _KernelBlockBuffers:
 
 
 def _spare_spectrum(x: torch.Tensor, length: int) -> torch.Tensor:
-    """rfft over 2L points of x (B, X, L), into a spare buffer."""
+    """rfft over 2L points of x (B, X, L), into a spare buffer, a few channels at a time: rfft's `out` only
+    receives a copy of a fresh whole-input result (and its 2L padding is a fresh buffer too), which would
+    page-fault ~100 MB in on every call at B = 8, X = 64, L = 16000."""
     out = _SPARES.take(x.shape[:-1] + (length + 1,), x.dtype.to_complex(), x.device)
-    return torch.fft.rfft(x, n=2 * length, out=out)
+    for blk, spec in _block_spectra(x, _blocks(x.shape[1], x.shape[0], length, _DEPTHWISE_BLOCK_BYTES, x.device),
+                                    length):
+        out[:, blk] = spec
+    return out
 
 
 _KEPT_SPECTRA_BYTES = 2**30  # kernel spectra up to this size are kept from forward for backward, not remade
 
 
 class _FullConv(torch.autograd.Function):
-    """y[b, d] = Σ_x k[d, x] * u[b, x] with kernels k = make_kernels(*operands), made one block of output
+    """y[b, d] = Σ_x k[d, x] * u[b, x] with kernels k = make_kernels(*operands, out=…), made one block of output
     channels at a time, so the (D, X, L) kernels never exist at once. Backward maps the kernels' gradient back to
     the operands with `kernels_vjp(grad_k, *operands)`, block by block. Operands are sliced along their first
     axis, the output channels. The spectral products are those of `spectral_mix`, on channel-major spectra.
@@ -204,7 +212,7 @@ class _FullConv(torch.autograd.Function):
         spec_y = _SPARES.take((batch, out_channels, length + 1), spec_u.dtype, u.device)  # (B, D, F)
         buffers = _KernelBlockBuffers()
         for blk in _blocks(out_channels, channels, length, _BLOCK_BYTES, u.device):
-            spec_k = buffers.spectra(make_kernels(*(o[blk] for o in operands)), length,
+            spec_k = buffers.spectra(make_kernels, [o[blk] for o in operands], u, length,
                                      out=kept[blk] if keep else None)         # (d, X, F)
             if not keep:
                 spectral_mix.mix(spec_u, spec_k, out=spec_y[:, blk])
@@ -236,7 +244,7 @@ class _FullConv(torch.autograd.Function):
             else:
                 spec_grad_u = _SPARES.take(spec_u.shape, spec_u.dtype, u.device, zero=True)
                 for blk in blocks:
-                    spec_k = buffers.spectra(ctx.make_kernels(*(o[blk] for o in operands)), length)
+                    spec_k = buffers.spectra(ctx.make_kernels, [o[blk] for o in operands], u, length)
                     spectral_mix.mix_adjoint(spec_g[:, blk], spec_k, out=spec_grad_u, accumulate=True)
             grad_u = _causal_blocks(spec_grad_u, length)
         grads = [None] * len(operands)
@@ -257,8 +265,8 @@ class _FullConv(torch.autograd.Function):
         return grad_u, None, None, *grads
 
 
-def _given(k: torch.Tensor) -> torch.Tensor:
-    return k
+def _given(k: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return out[..., :k.shape[-1]].copy_(k)
 
 
 def _given_vjp(grad_k: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor]:

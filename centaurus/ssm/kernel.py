@@ -64,7 +64,8 @@ def powers(log_pole: torch.Tensor, exponents: torch.Tensor, *, wrapped: bool = T
     return torch.complex(*_polar_powers(log_pole, exponents.to(log_pole.real.dtype), wrapped=wrapped))
 
 
-def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shift: int = 0) -> torch.Tensor:
+def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shift: int = 0,
+              out: torch.Tensor | None = None) -> torch.Tensor:
     """K[..., l] = Re Σ_n weight[..., n] · p_n^{l + shift},  l = 0 … length−1.
 
     Args:
@@ -72,9 +73,12 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
         log_pole: complex (..., N), log of the discrete poles.
         length: number of taps L.
         shift: exponent offset (1 gives the carried-state response p^{l+1}).
+        out: optional real buffer (broadcast(...), ≥ 2L) with unit stride along its last axis, such as a
+            zero-padded FFT input: the taps go to out[..., :L], and out[..., L:] up to the last whole block
+            (< 2L) is zeroed; the rest is left as it is. Saves allocating the blocks' products.
 
     Returns:
-        real (broadcast(...), L), in fp32 (fp64 if an input is double), with autocast off.
+        real (broadcast(...), L), in fp32 (fp64 if an input is double), with autocast off; a view of `out` if given.
     """
     real, cplx = _dtypes(weight, log_pole)
     with torch.autocast(log_pole.device.type, enabled=False):
@@ -87,8 +91,14 @@ def power_sum(weight: torch.Tensor, log_pole: torch.Tensor, length: int, *, shif
         far = torch.cat([w_re * far_re - w_im * far_im, -(w_re * far_im + w_im * far_re)], dim=-2)
         far = far.transpose(-1, -2)                                          # (..., K, 2N)
         near = torch.cat([near_re, near_im], dim=-2)                         # (..., 2N, T)
-        taps = torch.matmul(far, near)                                       # (..., K, T)
-        return taps.flatten(-2)[..., :length]                                # (..., L)
+        if out is None:
+            return torch.matmul(far, near).flatten(-2)[..., :length]         # (..., K, T) → (..., L)
+        span = len(k) * len(r)
+        near = near.expand(far.shape[:-2] + near.shape[-2:])
+        blocks = out[..., :span].unflatten(-1, (len(k), len(r)))             # (..., K, T), a view
+        torch.bmm(far.flatten(0, -3), near.flatten(0, -3), out=blocks.flatten(0, -3))
+        out[..., length:span].zero_()
+        return out[..., :length]
 
 
 def _block_products(x: torch.Tensor, near: torch.Tensor) -> torch.Tensor:

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -82,6 +84,22 @@ def test_power_sum_vjp_equals_autograd(length, shift):
     for a, b in zip(got, expected):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("length", [1, 7, 50, 161])
+def test_power_sum_into_a_padded_buffer(length):
+    """With `out`, the taps land in out[..., :L] (a view is returned), the blocks' overshoot past L is zeroed
+    and the rest of the buffer is left alone: an FFT's zero padding stays zero. Broadcast weights too."""
+    g = torch.Generator().manual_seed(3)
+    log_pole = torch.complex(-0.1 * torch.rand(2, 3, 4, generator=g), 3 * torch.rand(2, 3, 4, generator=g))
+    weight = torch.randn(3, 4, dtype=torch.complex64, generator=g)
+    out = torch.full((2, 3, 2 * length + 5), 7.0)
+    taps = power_sum(weight, log_pole, length, out=out)
+    assert taps.data_ptr() == out.data_ptr() and taps.shape == (2, 3, length)
+    torch.testing.assert_close(taps, power_sum(weight, log_pole, length))
+    inner = math.isqrt(max(length - 1, 0)) + 1
+    span = -(-length // inner) * inner
+    assert not out[..., length:span].any() and (out[..., span:] == 7).all()
 
 
 def test_fp32_powers_keep_their_phase_at_large_exponents():
