@@ -121,9 +121,11 @@ class _Spares:
 
     def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, zero: bool = False):
         if device.type == "cpu":
+            # a spare made under torch.inference_mode is an inference tensor: nothing may write it outside
+            usable = torch.is_inference_mode_enabled()
             with self._lock:
                 for i, (_, spare) in enumerate(self._free):
-                    if spare.shape == shape and spare.dtype == dtype:
+                    if spare.shape == shape and spare.dtype == dtype and (usable or not spare.is_inference()):
                         del self._free[i]
                         return spare.zero_() if zero else spare
         return (torch.zeros if zero else torch.empty)(shape, dtype=dtype, device=device)

@@ -138,6 +138,22 @@ def test_spare_buffers_never_leak_into_a_retained_graph(monkeypatch, keep_spectr
     torch.testing.assert_close(again, first)
 
 
+def test_spares_from_inference_mode_never_reach_a_training_call(monkeypatch):
+    """Buffers made under torch.inference_mode are inference tensors, which nothing may write outside it: a
+    training call after an inference call of the same shape must not take them, and gives the same output."""
+    from centaurus.ssm import fftconv, power_sum_conv
+    monkeypatch.setattr(fftconv, "_SPARES", fftconv._Spares(limit=2**30, max_age=8))
+    g = torch.Generator().manual_seed(9)
+    u = torch.randn(2, 3, 50, generator=g)
+    weight, log_pole = (t.to(torch.complex64) for t in _ssm_operands(g, 5, 3, 4))
+    with torch.inference_mode():
+        expected = power_sum_conv(u, weight, log_pole)
+    assert fftconv._SPARES._free  # the inference call handed buffers back
+    y = power_sum_conv(u.requires_grad_(), weight, log_pole)
+    y.sum().backward()
+    torch.testing.assert_close(y.detach(), expected.clone())
+
+
 def test_spare_buffers_are_reused_and_bounded():
     """A second call of one shape takes the first call's buffers back; the spares never exceed their limit in
     bytes, and those not taken back for `max_age` calls go."""
