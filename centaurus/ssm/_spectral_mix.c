@@ -10,8 +10,9 @@
    Rows are far apart (a row is a page or more), so a vector read from each in turn costs a TLB miss: the bins
    go a chunk at a time, the operands' chunks packed into small contiguous buffers first, as GEMM libraries do.
    A complex product a·c is summed as two real lane-wise products, a·c and swap(a)·c, where swap exchanges re
-   and im (packed once); only the final sums are combined into (re, im), so the inner loops are plain
-   multiply-adds. The kernels are compiled for 512-, 256- and 128-bit vectors and picked by what the CPU has. */
+   and im (one permute per vector of a, outside the batch loop); only the final sums are combined into (re, im),
+   so the inner loops are plain multiply-adds. The kernels are compiled for 512-, 256- and 128-bit vectors and
+   picked by what the CPU has. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

@@ -32,11 +32,11 @@ def _causal(spec: torch.Tensor, length: int, out: torch.Tensor | None = None) ->
     return torch.fft.irfft(spec, n=2 * length, out=out)[..., :length]
 
 
-def _padded_spectrum(padded: torch.Tensor, x: torch.Tensor, length: int, out: torch.Tensor | None = None):
+def _padded_spectrum(padded: torch.Tensor, x: torch.Tensor, length: int):
     """rfft over 2L points of x (…, L), through `padded` (…, 2L), a reused buffer whose second half stays zero:
     rfft's own padding zero-fills a fresh 2L buffer on every call."""
     padded[..., :length].copy_(x)
-    return torch.fft.rfft(padded, out=out)
+    return torch.fft.rfft(padded)
 
 
 def _blocks(channels: int, spectra: int, length: int, budget: int, device: torch.device):
@@ -209,8 +209,7 @@ class _FullConv(torch.autograd.Function):
         kept_bytes = out_channels * channels * (length + 1) * spec_u.element_size()
         keep = ctx.needs_input_grad[0] and kept_bytes <= _KEPT_SPECTRA_BYTES
         ctx.make_kernels, ctx.kernels_vjp, ctx.operand_count = make_kernels, kernels_vjp, len(operands)
-        spectra_shape = (out_channels, channels, length + 1)
-        kept = _SPARES.take(spectra_shape, spec_u.dtype, u.device) if keep else None  # (D, X, F)
+        kept = _SPARES.take((out_channels, channels, length + 1), spec_u.dtype, u.device) if keep else None
         spec_y = _SPARES.take((batch, out_channels, length + 1), spec_u.dtype, u.device)  # (B, D, F)
         buffers = _KernelBlockBuffers()
         for blk in _blocks(out_channels, channels, length, _BLOCK_BYTES, u.device):
@@ -335,4 +334,7 @@ def spectrum_conv(u: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         u = u.to(spec.real.dtype)
         if spec.dim() == 2:
             return _causal(_spectrum(u, length) * spec, length)
-        return _causal_blocks(spectral_mix.mix(_spectrum(u, length), spec), length)
+        spec_u = _spare_spectrum(u, length)
+        y = _causal_blocks(spectral_mix.mix(spec_u, spec), length)
+        _SPARES.give(spec_u)
+        return y
