@@ -1,17 +1,39 @@
-"""Atomic text writes: the text goes to a temporary sibling that is renamed over the target, so a reader
-never sees half a file, and a failed write leaves the old file (or none) and no temporary behind."""
+"""Atomic writes: the data goes to a temporary sibling that is renamed over the target, so a reader never sees
+half a file, and a failed write leaves the old file (or none) and no temporary behind. The temporary is made
+with the umask's permissions, as a plain `open` would make the target (`tempfile.mkstemp` makes 0600)."""
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def _fresh_sibling(path: Path) -> Path:
+    """Create an empty, uniquely named hidden sibling of `path`, mode 0666 less the umask."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
+@contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; it replaces `path` if the block ends without an error, else is removed."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _fresh_sibling(path)
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with replacing(path) as tmp:
+        tmp.write_text(text)

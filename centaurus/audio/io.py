@@ -4,7 +4,6 @@ atomically, stream blocks. A thin layer over the NumPy functions of `centaurus.a
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import soundfile as sf
 import soxr
 import torch
 
+from centaurus.atomic import replacing
 from centaurus.audio.files import (
     SAMPLE_RATE,
     WRITE_FORMATS,
@@ -77,14 +77,8 @@ def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> 
         raise _fail(path, "refusing to write NaN or Inf samples")
     data = data.T if data.ndim == 2 else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(f, np.clip(data, -1.0, 1.0), sample_rate, format=fmt, subtype="PCM_16")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        sf.write(str(tmp), np.clip(data, -1.0, 1.0), sample_rate, format=fmt, subtype="PCM_16")
 
 
 

@@ -7,8 +7,6 @@ is causal, and the output delay a model declares is dropped. Live blocks (a micr
 into a 16 kHz file, and to a speaker as they are produced. Nothing here imports torch, so the ONNX path runs
 without it.
 """
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ import soundfile as sf
 import soxr
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..atomic import replacing
 from ..audio.files import SAMPLE_RATE, audio_info, iter_samples
 from ..errors import AudioError, DeviceError
 from .chunked import StreamReport
@@ -77,15 +76,9 @@ def _checked_target(target: str | Path) -> Path:
 @contextmanager
 def _atomic_sound_file(target: Path, sample_rate: int) -> Iterator[sf.SoundFile]:
     """A mono file open for writing that replaces `target` only once closed without an error."""
-    fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=1, format=target.suffix[1:].upper()) as handle:
-            yield handle
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(target) as tmp, \
+            sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=1, format=target.suffix[1:].upper()) as handle:
+        yield handle
 
 
 def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seconds: float = 10.0,

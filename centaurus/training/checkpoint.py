@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from centaurus.errors import CheckpointError, RecipeError
 
@@ -32,8 +32,9 @@ def write_checkpoint(root: Path, name: str, *, weights: dict, config: dict, stat
     final, tmp = root / name, root / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file(_tensors(weights), str(tmp / MODEL_FILE))
-    save_file(_tensors(state), str(tmp / STATE_FILE))
+    # Bytes through a plain write: the file gets the umask's permissions (save_file makes 0600).
+    (tmp / MODEL_FILE).write_bytes(save(_tensors(weights)))
+    (tmp / STATE_FILE).write_bytes(save(_tensors(state)))
     (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     (tmp / STATE_JSON).write_text(json.dumps(state_json, indent=2))
     if final.exists():
