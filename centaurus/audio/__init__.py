@@ -3,7 +3,7 @@ bounded-memory streaming. Names load on first use, so array-only users never imp
 from centaurus._lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(["SAMPLE_RATE", "SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_samples"], ".files"),
+    **dict.fromkeys(["SAMPLE_RATE", "SUPPORTED_SUBTYPES", "AudioInfo", "audio_info", "iter_samples", "peak_level"], ".files"),
     **dict.fromkeys(["iter_blocks", "load_audio", "load_segment", "resample", "save_audio"], ".io"),
 }
 __all__ = sorted(_EXPORTS)

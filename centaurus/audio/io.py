@@ -17,9 +17,11 @@ from centaurus.audio.files import (
     SAMPLE_RATE,
     WRITE_FORMATS,
     _check_finite,
+    _decoder_chatter_kept_off_stderr,
     _fail,
     _libsndfile_reason,
     _to_mono,
+    _undecodable,
     audio_info,
     iter_samples,
 )
@@ -37,9 +39,10 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int = SAMPLE_RATE) -> to
     """Read a whole file as a float32 mono tensor of shape (L,) at `sample_rate` Hz (stereo is averaged)."""
     info = audio_info(path)
     try:
-        data, _ = sf.read(str(info.path), dtype="float32", always_2d=True)
+        with _decoder_chatter_kept_off_stderr():
+            data, _ = sf.read(str(info.path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise _fail(info.path, f"corrupt audio data ({_libsndfile_reason(err)})") from None
+        raise _undecodable(info.path, f"corrupt audio data ({_libsndfile_reason(err)})", info.subtype) from None
     if data.shape[0] < info.frames:
         raise _fail(info.path, f"truncated: header says {info.frames} frames, only {data.shape[0]} decoded")
     _check_finite(info.path, data)
@@ -55,9 +58,10 @@ def load_segment(path: str | os.PathLike, *, offset: int, frames: int, sample_ra
     if offset < 0 or offset + frames > info.frames:
         raise _fail(info.path, f"segment [{offset}, {offset + frames}) lies outside its {info.frames} frames")
     try:
-        data, _ = sf.read(str(info.path), start=offset, frames=frames, dtype="float32", always_2d=True)
+        with _decoder_chatter_kept_off_stderr():
+            data, _ = sf.read(str(info.path), start=offset, frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise _fail(info.path, f"corrupt audio data ({_libsndfile_reason(err)})") from None
+        raise _undecodable(info.path, f"corrupt audio data ({_libsndfile_reason(err)})", info.subtype) from None
     _check_finite(info.path, data)
     return resample(torch.from_numpy(_to_mono(data).copy()), info.sample_rate, sample_rate)
 
