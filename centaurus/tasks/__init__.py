@@ -2,12 +2,16 @@
 
 Imports models, layers, data, audio and errors only; never `centaurus.training` or the CLI.
 """
-from .asr import ASRData, ASRDecode, ASRModel, ASRTask, CTCEncoder, greedy_decode, prefix_beam_search
-from .base import AugmentSpec, Strict, Task
-from .denoise import DenoiseData, DenoiseLoss, DenoiseModel, DenoiseTask
-from .kws import KWSData, KWSLoss, KWSModel, KWSTask
-from .losses import multi_resolution_stft_loss, si_sdr
+from .._lazy import lazy_exports
 
-__all__ = ["ASRData", "ASRDecode", "ASRModel", "ASRTask", "AugmentSpec", "CTCEncoder", "DenoiseData", "DenoiseLoss",
-           "DenoiseModel", "DenoiseTask", "KWSData", "KWSLoss", "KWSModel", "KWSTask", "Strict", "Task",
-           "greedy_decode", "multi_resolution_stft_loss", "prefix_beam_search", "si_sdr"]
+# Names load on first use, so the torch-free parts (CTC decoding, the n-gram LM, plots) come without torch.
+_EXPORTS = {
+    **dict.fromkeys(["ASRData", "ASRDecode", "ASRModel", "ASRTask", "CTCEncoder", "greedy_decode",
+                     "prefix_beam_search"], ".asr"),
+    **dict.fromkeys(["AugmentSpec", "Strict", "Task"], ".base"),
+    **dict.fromkeys(["DenoiseData", "DenoiseLoss", "DenoiseModel", "DenoiseTask"], ".denoise"),
+    **dict.fromkeys(["KWSData", "KWSLoss", "KWSModel", "KWSTask"], ".kws"),
+    **dict.fromkeys(["multi_resolution_stft_loss", "si_sdr"], ".losses"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import defaultdict
-from collections.abc import Callable
 from typing import Literal
 
 import jiwer
@@ -21,6 +19,7 @@ from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
+from .ctc import EMPTY_BEAMS, Scorer, beam_step, best_path_step, best_prefix
 from .frontend import (
     HOP,
     N_FFT,
@@ -87,68 +86,9 @@ class CTCEncoder(StreamingModule):
         return self._log_probs(h), state
 
 
-Beams = dict[tuple[int, ...], tuple[float, float]]  # prefix -> (log p ending in blank, log p ending in non-blank)
-EMPTY_BEAMS: Beams = {(): (0.0, -math.inf)}
-
-
-def best_path_step(indices: list[int], *, last: int = 0) -> tuple[list[int], int]:
-    """Best path over more frames of argmax `indices`: the tokens they add and the new last frame's index.
-
-    `last` is the previous frame's index (blank before the first), so a repeat across a chunk boundary merges
-    exactly as it does within one chunk. Blanks are dropped."""
-    tokens = []
-    for c in indices:
-        if c != 0 and c != last:
-            tokens.append(c)
-        last = c
-    return tokens, last
-
-
 def greedy_decode(log_probs: torch.Tensor, lengths: list[int], tokenizer: Tokenizer = CHARACTERS) -> list[str]:
     """Best path: argmax per frame, merge repeats, drop blanks."""
     return [tokenizer.decode(best_path_step(row[:n])[0]) for row, n in zip(log_probs.argmax(-1).tolist(), lengths)]
-
-
-def _logsumexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
-
-
-Scorer = Callable[[tuple[int, ...], int], float]  # (prefix, class extending it) -> log-score to add
-
-
-def beam_step(beams: Beams, log_probs: torch.Tensor, *, beam_width: int, scorer: Scorer | None = None) -> Beams:
-    """CTC prefix beam search over more frames, (T, vocab) log-probs. `scorer` (a language model, see
-    `lm_scorer`) adds its score each time a class extends a prefix. Returns new beams, so a stream decoded
-    chunk by chunk ends with the beams of the whole utterance."""
-    for frame in log_probs.tolist():
-        nxt = defaultdict(lambda: (-math.inf, -math.inf))
-        for prefix, (pb, pnb) in beams.items():
-            total = _logsumexp(pb, pnb)
-            b, nb = nxt[prefix]
-            nxt[prefix] = (_logsumexp(b, total + frame[0]), nb)
-            for c in range(1, len(frame)):
-                p = frame[c]
-                extended = prefix + (c,)
-                b, nb = nxt[extended]
-                # A repeated character only extends the prefix after a blank separates the two.
-                add = pb + p if prefix and prefix[-1] == c else total + p
-                if scorer is not None:
-                    add += scorer(prefix, c)
-                nxt[extended] = (b, _logsumexp(nb, add))
-                if prefix and prefix[-1] == c:
-                    b, nb = nxt[prefix]
-                    nxt[prefix] = (b, _logsumexp(nb, pnb + p))
-        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam_width])
-    return beams
-
-
-def best_prefix(beams: Beams, tokenizer: Tokenizer = CHARACTERS) -> str:
-    """The text of the most probable prefix."""
-    return tokenizer.decode(list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]))
 
 
 def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int, tokenizer: Tokenizer = CHARACTERS,
