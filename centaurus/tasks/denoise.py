@@ -56,13 +56,17 @@ class DenoiseModel(Strict):
     # stft: also feed the log power less its running mean per bin, over about this many frames (`ExponentialMeanNorm`)
     mean_norm_frames: float | None = Field(None, gt=0)
     bands: int | None = Field(None, ge=1)  # stft: also feed the log power of this many mel bands
+    # stft: read and gain ERB bands instead of bins (DeepFilterNet's and RNNoise's split) ...
+    erb_bands: int | None = Field(None, ge=2)
+    df_bins: int = Field(0, ge=0)  # ... plus a deep filter on this many low bins ...
+    df_order: int = Field(3, ge=1)  # ... over this many frames
 
     @model_validator(mode="after")
     def _check_frames(self):
         if self.frontend == "stft":
             check_frames(self.n_fft, self.hop)
-        elif self.mean_norm_frames is not None or self.bands is not None:
-            raise ValueError("mean_norm_frames and bands need frontend: stft (they are STFT features)")
+        elif self.mean_norm_frames is not None or self.bands is not None or self.erb_bands is not None:
+            raise ValueError("mean_norm_frames, bands and erb_bands need frontend: stft (they are STFT features)")
         return self
 
 
@@ -115,7 +119,7 @@ class DenoiseTask:
     def architecture(self) -> HourglassConfig | MaskerConfig:
         config = self.model_config()
         frontend, n_fft, hop = config.pop("frontend"), config.pop("n_fft"), config.pop("hop")
-        features = dict(mean_norm_frames=config.pop("mean_norm_frames"), bands=config.pop("bands"))
+        features = {k: config.pop(k) for k in ("mean_norm_frames", "bands", "erb_bands", "df_bins", "df_order")}
         if frontend == "stft":
             return MaskerConfig(n_fft=n_fft, hop=hop, core=HourglassConfig(**config), **features)
         return HourglassConfig(**config)

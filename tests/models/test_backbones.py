@@ -89,11 +89,13 @@ def test_hourglass_is_causal_and_streams_exactly(stem, dtype, block, skip):
     assert model.latency_samples == 7
 
 
-@pytest.mark.parametrize("downsample,mean_norm_frames,bands",
-                         [([1, 1], None, None), ([2, 1], None, None), ([2, 1], 6.0, None), ([1, 1], None, 5)])
-def test_spectral_masker_is_causal_and_streams_exactly(downsample, mean_norm_frames, bands):
+@pytest.mark.parametrize("downsample,features",
+                         [([1, 1], {}), ([2, 1], {}), ([2, 1], dict(mean_norm_frames=6.0)), ([1, 1], dict(bands=5)),
+                          ([1, 1], dict(erb_bands=6)), ([2, 1], dict(erb_bands=6, df_bins=4, mean_norm_frames=6.0)),
+                          ([1, 1], dict(erb_bands=8, df_bins=5, df_order=1))])
+def test_spectral_masker_is_causal_and_streams_exactly(downsample, features):
     core = HourglassConfig(channels=[8, 8], downsample=downsample, mode=["s5", "dws"], stem=8, norm=None)
-    config = MaskerConfig(n_fft=32, hop=8, core=core, mean_norm_frames=mean_norm_frames, bands=bands)
+    config = MaskerConfig(n_fft=32, hop=8, core=core, **features)
     model = SpectralMasker(config).eval()
     x = torch.randn(2, 1, 320)
     with torch.no_grad():
@@ -121,6 +123,28 @@ def test_masker_band_features_fluctuate_less_than_bins_under_noise():
     # A bin's log power under white noise spreads by π/√6 ≈ 1.28 nats over time; a band averages several bins.
     assert 1.1 < bins.std(-1).median() < 1.5
     assert bands.std(-1).median() < 0.5 * bins.std(-1).median()
+
+
+def test_erb_interpolation_is_a_partition_of_unity_with_a_bin_per_band():
+    from centaurus.models.masking import erb_interpolation
+    weights = erb_interpolation(257, 32)
+    torch.testing.assert_close(weights.sum(1), torch.ones(257))
+    assert (weights.argmax(0) == weights.argmax(0).sort().values).all()  # centres rise with the band
+    assert len(set(weights.argmax(0).tolist())) == 32 and weights.argmax(0)[-1] == 256
+
+
+def test_deep_filter_reaches_the_past_frames_of_the_low_bins_only():
+    core = HourglassConfig(channels=[8], downsample=[1], mode=["dws"], stem=8, norm=None)
+    model = SpectralMasker(MaskerConfig(n_fft=32, hop=8, core=core, erb_bands=6, df_bins=4, df_order=3))
+    spectrum = torch.randn(1, 34, 10)
+    logits = torch.full((1, 6 + 2 * 4 * 3, 10), -30.0)  # every gain ~0: only the deep filter passes signal
+    logits[:, 6:] = 0
+    logits[:, 6 + 2 * 4 * 2: 6 + 2 * 4 * 2 + 4] = 30.0  # lag 2, real part: tanh -> 1
+    out, history = model.masked(spectrum, logits, None)
+    torch.testing.assert_close(out[:, :4, 2:], spectrum[:, :4, :-2], atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[:, 17:21, 2:], spectrum[:, 17:21, :-2], atol=1e-6, rtol=0)
+    assert out[:, 4:17].abs().max() < 1e-6 and out[:, 21:].abs().max() < 1e-6 and out[:, :, :2].abs().max() < 1e-6
+    assert history.shape == (1, 8, 2)
 
 
 @pytest.mark.parametrize("length,chunk,tol", [(128, 8, 1e-6), (128, 12, 1e-6), (128, 1, 1e-6),
