@@ -9,19 +9,47 @@ from rich.table import Table
 
 
 def train(recipe: Path = typer.Argument(..., help="YAML recipe, e.g. recipes/kws/offline.yaml."),
-          set_: list[str] = typer.Option([], "--set", help="Override a recipe key: --set trainer.epochs=3."),
-          resume: bool = typer.Option(False, help="Continue from <out_dir>/checkpoints/last."),
+          set_: list[str] = typer.Option([], "--set", help="Override a recipe key: --set trainer.epochs=3. Budgets: "
+                                         "trainer.max_steps=N, trainer.max_minutes=M (checkpoint and stop; "
+                                         "--resume goes on), trainer.early_stop_patience=P."),
+          resume: bool = typer.Option(False, help="Continue the run in the output folder from checkpoints/last."),
+          force: bool = typer.Option(False, help="Delete the earlier run in the output folder (checkpoints, logs, "
+                                                 "plots) and start afresh."),
+          init: str | None = typer.Option(None, help="Start from the weights of this checkpoint folder or shipped "
+                                                     "model (fine-tuning); its architecture must match the recipe's. "
+                                                     "--set trainer.freeze=backbone trains only the task head."),
           device: str = typer.Option("auto", help="cpu, cuda or auto."),
           seed: int | None = typer.Option(None, help="Seed (overrides trainer.seed)."),
           out: Path | None = typer.Option(None, help="Output folder (overrides trainer.out_dir).")) -> None:
-    """Train a recipe; checkpoints, CSV/TensorBoard logs and plots go to the output folder."""
+    """Train a recipe; checkpoints, CSV/TensorBoard logs and plots go to the output folder.
+
+    An output folder that holds an earlier run needs --resume or --force. Ctrl-C (SIGINT) or SIGTERM saves a
+    checkpoint after the step in flight and prints the command that resumes it."""
+    import shlex
+    import signal
+
     from centaurus.training import load_recipe
     from centaurus.training import train as run_training
     overrides = list(set_) + ([f"trainer.seed={seed}"] if seed is not None else [])
-    result = run_training(load_recipe(recipe, overrides), device=device, resume=resume, out_dir=out)
+    loaded = load_recipe(recipe, overrides)
+    result = run_training(loaded, device=device, resume=resume, force=force, init=init, out_dir=out)
+    again = ["centaurus", "train", str(recipe), *[a for o in set_ for a in ("--set", o)],
+             *(["--seed", str(seed)] if seed is not None else []), *(["--device", device] if device != "auto" else []),
+             "--resume", "--out", str(result.out_dir)]
+    if result.stop_reason in ("SIGINT", "SIGTERM"):
+        typer.echo(f"interrupted at step {result.steps}; checkpoint saved; resume with: {shlex.join(again)}", err=True)
+        raise SystemExit(128 + getattr(signal, result.stop_reason))
     peak = max((row["peak_mb"] for row in result.train_log), default=0.0)
-    typer.echo(f"trained {result.steps} steps (peak memory {peak:.0f} MB); best {result.best_metric} "
-               f"at {result.best_checkpoint}")
+    typer.echo(f"trained {result.steps} of {result.total_steps} steps (peak memory {peak:.0f} MB)")
+    if result.stop_reason == "max_minutes":
+        typer.echo(f"time budget reached at step {result.steps}; checkpoint saved; resume with: {shlex.join(again)}")
+    elif result.stop_reason == "early_stop":
+        typer.echo(f"stopped early: {result.metric} did not improve in "
+                   f"{loaded.trainer.early_stop_patience} validations (trainer.early_stop_patience)")
+    if result.best_checkpoint is None:
+        typer.echo(f"no validation yet; last checkpoint: {result.last_checkpoint}")
+    else:
+        typer.echo(f"best {result.metric} {result.best_metric:.4f} at step {result.best_step}: {result.best_checkpoint}")
 
 
 def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g. runs/NAME/checkpoints/best) or "

@@ -57,6 +57,15 @@ class TrainerConfig(Strict):
     # knows its items' lengths (ASR).
     length_buckets: int = Field(0, ge=0)
     out_dir: str = "runs/default"
+    # Budgets. max_steps ends the run (validated and saved as at its end); the schedule's cosine spans
+    # min(epochs x steps per epoch, max_steps). max_minutes only pauses it: it checkpoints and stops after that
+    # much training time in this process, and the schedule ignores it, so `--resume` continues the same run.
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    # Stop after this many validations in a row without a better value of the task's metric.
+    early_stop_patience: int | None = Field(None, ge=1)
+    # 'backbone': train only the task head (parameters under a module named `head`), e.g. after `--init`.
+    freeze: Literal["backbone"] | None = None
 
 
 class Expected(Strict):
