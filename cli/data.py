@@ -1,4 +1,4 @@
-"""`centaurus data kws|denoise|asr OUT_DIR`: build corpora in the official layouts from offline sources."""
+"""`centaurus data kws|denoise|asr|tts OUT_DIR`: build corpora in the official layouts from offline sources."""
 from pathlib import Path
 
 import typer
@@ -9,6 +9,8 @@ OUT_DIR = typer.Argument(..., help="New or empty folder to write the corpus into
 SEED = typer.Option(0, help="Seed; the same seed gives the same corpus.")
 WORKERS = typer.Option(2, min=1, help="Parallel worker processes.")
 EXTRA_NOISE = typer.Option(None, help="Extra folder of noise files (e.g. 0ad-data's audio/ambient).")
+POOL_DIR = typer.Argument(..., help="Pool folder; clips already there are kept and skipped.")
+KOKORO_CACHE = typer.Option(None, help="Kokoro model and voices folder (default $KOKORO_JA_CACHE).")
 
 
 def _summary(info: dict) -> None:
@@ -43,3 +45,21 @@ def asr(out_dir: Path = OUT_DIR, speakers: int = typer.Option(40, min=3, help="S
     """LibriSpeech layout: WordNet example sentences read by offline TTS voices."""
     from centaurus.data.builders.asr import build_asr
     _summary(build_asr(out_dir, speakers=speakers, utterances=utterances, seed=seed, workers=workers))
+
+
+@data_app.command()
+def tts(out_dir: Path = POOL_DIR,
+        engine: str = typer.Option("kokoro", help="kokoro, piper, mbrola, pico, flite, festival or espeak."),
+        voices: str = typer.Option("native", help="Voice sets (native, accented, all), voice ids or blends:N."),
+        words: bool = typer.Option(True, help="Say the 35 Speech Commands words."),
+        sentences: int = typer.Option(10, min=0, help="WordNet example sentences to say."),
+        near_miss: bool = typer.Option(False, help="Say near-miss and other non-keyword words."),
+        kokoro_cache: Path | None = KOKORO_CACHE,
+        seed: int = SEED) -> None:
+    """A synthetic speech pool: every voice of one TTS engine saying the texts, cached clip by clip."""
+    from centaurus.data.pools.tts import build_tts_pool, pool_texts
+    texts = pool_texts(words=words, sentences=sentences, near_miss=near_miss, seed=seed)
+    info = build_tts_pool(engine, out_dir, texts, voices=voices, seed=seed, kokoro_cache=kokoro_cache)
+    run = info["last_run"]
+    typer.echo(f"{engine}: {info['voices']} voices, {info['clips']} clips, {info['minutes']:.1f} min "
+               f"({run['new_clips']} new in {run['wall_seconds']} s, RTF {run['rtf']}); licence: {info['licence']}")
