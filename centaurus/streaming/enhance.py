@@ -7,6 +7,7 @@ is causal, and the output delay a model declares is dropped. Live blocks (a micr
 into a 16 kHz file, and to a speaker as they are produced. Nothing here imports torch, so the ONNX path runs
 without it.
 """
+import dataclasses
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +24,12 @@ from .chunked import StreamReport
 
 
 class _Writer:
-    """Resamples 16 kHz blocks to the output rate and writes exactly `frames` samples."""
+    """Resamples 16 kHz blocks, (T,) or (T, channels), to the output rate and writes exactly `frames` samples."""
 
-    def __init__(self, handle: sf.SoundFile, rate: int, frames: int):
+    def __init__(self, handle: sf.SoundFile, rate: int, frames: int, channels: int = 1):
         self.handle, self.left = handle, frames
-        self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, 1, dtype="float32")
+        self.resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(SAMPLE_RATE, rate, channels,
+                                                                              dtype="float32")
 
     def write(self, block: np.ndarray, *, last: bool = False) -> None:
         if self.resampler is not None:
@@ -74,40 +76,57 @@ def _checked_target(target: str | Path) -> Path:
 
 
 @contextmanager
-def _atomic_sound_file(target: Path, sample_rate: int) -> Iterator[sf.SoundFile]:
-    """A mono file open for writing that replaces `target` only once closed without an error."""
-    with replacing(target) as tmp, \
-            sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=1, format=target.suffix[1:].upper()) as handle:
+def _atomic_sound_file(target: Path, sample_rate: int, channels: int = 1) -> Iterator[sf.SoundFile]:
+    """A file open for writing that replaces `target` only once closed without an error."""
+    with replacing(target) as tmp, sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=channels,
+                                                format=target.suffix[1:].upper()) as handle:
         yield handle
 
 
 def enhance_stream(stream, source: str | Path, target: str | Path, *, block_seconds: float = 10.0,
-                   progress: bool = True) -> StreamReport:
-    """Denoise `source` into `target` (wav or flac, mono, at the source's rate). Returns the stream report.
+                   progress: bool = True, gain: float = 1.0) -> StreamReport:
+    """Denoise `source` into `target` (wav or flac, at the source's rate). Returns the stream report.
 
     Args:
         stream: a fresh 16 kHz stream with `push(samples) -> outputs`, `flush() -> outputs`, `report()` and
             `lookahead_samples` and `delay_samples`, whose outputs are (1, T); the first `delay_samples` output
             samples precede the input's start and are dropped, and the look-ahead is flushed at the end so the
-            output covers the whole input.
+            output covers the whole input. The source's channels are mixed to mono for it. Or a list of such
+            streams, one per channel of the source: each channel is denoised by its own, and the output keeps
+            them all (the report then sums their compute over the file's duration).
+        gain: factor on the input samples (before the model).
     """
     info = audio_info(source)
     target = _checked_target(target)
+    each = isinstance(stream, list | tuple)
+    streams = list(stream) if each else [stream]
+    if each and len(streams) != info.channels:
+        raise ValueError(f"{len(streams)} streams for the {info.channels} channel(s) of {source}")
     model_frames = round(info.frames * SAMPLE_RATE / info.sample_rate)
-    with _atomic_sound_file(target, info.sample_rate) as handle, \
+    with _atomic_sound_file(target, info.sample_rate, len(streams)) as handle, \
             Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
                      disable=not progress, transient=True) as bar:
         task = bar.add_task(f"denoising {Path(source).name}", total=model_frames)
-        writer = _Writer(handle, info.sample_rate, info.frames)
-        aligned = _Aligned(stream, limit=model_frames)
-        for block in iter_samples(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE):
-            writer.write(aligned(stream.push(block)))
+        writer = _Writer(handle, info.sample_rate, info.frames, len(streams))
+        aligned = [_Aligned(s, limit=model_frames) for s in streams]
+
+        def through(inputs, make) -> np.ndarray:
+            """Each stream's aligned outputs for its input, as one (T,) or (T, channels) block."""
+            out = [a(make(s, x)) for a, s, x in zip(aligned, streams, inputs)]
+            return np.stack(out, axis=1) if each else out[0]
+
+        for block in iter_samples(source, block_samples=int(block_seconds * SAMPLE_RATE), sample_rate=SAMPLE_RATE,
+                                  mix=not each, gain=gain):
+            writer.write(through(block.T if each else [block], make=lambda s, x: s.push(x)))
             bar.update(task, advance=block.shape[0])
-        writer.write(aligned(stream.push(np.zeros(stream.lookahead_samples, dtype=np.float32)) + stream.flush()))
-        writer.write(np.zeros(0, dtype=np.float32), last=True)
+        writer.write(through([None] * len(streams), make=lambda s, _: s.push(
+            np.zeros(s.lookahead_samples, dtype=np.float32)) + s.flush()))
+        writer.write(np.zeros((0, len(streams)) if each else 0, dtype=np.float32), last=True)
         if writer.left > 0:  # the resampler's tail can fall a few samples short
-            handle.write(np.zeros(writer.left, dtype=np.float32))
-    return stream.report()
+            handle.write(np.zeros((writer.left, len(streams)) if each else writer.left, dtype=np.float32))
+    reports = [s.report() for s in streams]
+    return dataclasses.replace(reports[0], chunks=sum(r.chunks for r in reports),
+                               compute_seconds=sum(r.compute_seconds for r in reports))
 
 
 def enhance_live(stream, blocks: Iterable, target: str | Path, *, speaker=None) -> StreamReport:
