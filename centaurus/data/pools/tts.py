@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import shutil
@@ -270,7 +271,7 @@ def build_tts_pool(engine: str, out_dir: str | Path, texts: Sequence[str], *, vo
     out.mkdir(parents=True, exist_ok=True)
     rows = {c.path: c for c in (read_manifest(out) if (out / MANIFEST).is_file() else []) if (out / c.path).is_file()}
     total = len(chosen) * len(texts)
-    made, audio_s, start, last_write = 0, 0.0, time.perf_counter(), time.perf_counter()
+    made, audio_s, start, last_write, cpu0 = 0, 0.0, time.perf_counter(), time.perf_counter(), time.process_time()
 
     def row(path: str, voice: str, language: str, text: str, seconds: float) -> PoolClip:
         return PoolClip(path=path, source=spec.source, licence=spec.licence, group=f"{engine}-{voice}",
@@ -296,29 +297,59 @@ def build_tts_pool(engine: str, out_dir: str | Path, texts: Sequence[str], *, vo
                 audio_s += wav.numel() / SAMPLE_RATE
                 if made % log_every == 0:
                     wall = time.perf_counter() - start
+                    cpu = time.process_time() - cpu0
                     print(f"{engine}: {made}/{total} new clips ({len(rows)} in pool), {audio_s:.0f} s audio in "
-                          f"{wall:.0f} s, RTF {wall / max(audio_s, 1e-9):.2f}, now {voice}", flush=True)
+                          f"{wall:.0f} s, RTF {wall / audio_s:.2f} (CPU {cpu / audio_s:.2f}), now {voice}",
+                          flush=True)
                 if time.perf_counter() - last_write > 30:
                     write_manifest(out, list(rows.values()))
                     last_write = time.perf_counter()
     finally:
         write_manifest(out, list(rows.values()))
-    wall = time.perf_counter() - start
-    return _write_info(out, spec, rows, made=made, audio_s=audio_s, wall=wall)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    return _write_info(out, spec, rows, made=made, audio_s=audio_s, wall=wall, cpu=cpu)
 
 
 def _write_info(out: Path, spec: Engine, rows: dict[str, PoolClip], *, made: int, audio_s: float,
-                wall: float) -> dict:
+                wall: float, cpu: float) -> dict:
+    """RTF is per second of kept (trimmed) audio; `cpu_rtf` counts this process's CPU time only (subprocess
+    engines such as flite spend theirs in children), which a loaded machine does not inflate."""
     groups = sorted({c.group for c in rows.values()})
     minutes = sum(c.duration for c in rows.values()) / 60
     info = {"pool": f"tts-{spec.name}", "engine": spec.name, "source": spec.source, "licence": spec.licence,
             "sample_rate": SAMPLE_RATE, "voices": len(groups), "voice_ids": groups, "clips": len(rows),
             "minutes": round(minutes, 2), "texts": len({c.text for c in rows.values()}),
             "last_run": {"new_clips": made, "audio_seconds": round(audio_s, 1), "wall_seconds": round(wall, 1),
-                         "rtf": round(wall / audio_s, 3) if audio_s else None}}
+                         "rtf": round(wall / audio_s, 3) if audio_s else None,
+                         "cpu_rtf": round(cpu / audio_s, 3) if audio_s else None}}
     write_text(out / "info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
     write_text(out / "README", f"tts-{spec.name}: synthetic speech pool built offline by `centaurus data tts`\n\n"
                f"engine: {spec.name}\nsource: {spec.source}\nlicence: {spec.licence}\n"
                f"voices: {len(groups)}\nclips: {len(rows)}, {minutes:.1f} min, 16 kHz mono\n"
                f"manifest: {MANIFEST} (group = voice, text = what was said)\n")
     return info
+
+
+# What `centaurus data pools` builds per engine; `centaurus data tts` makes any other selection.
+POOL_VOICES = {"kokoro": "native", "piper": "all", "mbrola": "all", "pico": "all", "flite": "all",
+               "festival": "all", "espeak": "all"}
+
+
+def pool_builder(engine: str):
+    """A `centaurus data pools` builder for `engine` (saying the words and 10 sentences).
+
+    The clips are made in a cache beside the pools (`OUT/.tts-cache/<engine>`), which survives an interrupted
+    build, and hard-linked into the pool folder that the pools command renames into place.
+    """
+    def build(out: Path, ctx) -> list[PoolClip]:
+        cache = Path(ctx.pools_dir or out.parent) / ".tts-cache" / engine
+        build_tts_pool(engine, cache, pool_texts(seed=ctx.seed), voices=POOL_VOICES[engine], seed=ctx.seed)
+        clips = read_manifest(cache)
+        for name in [c.path for c in clips] + ["info.json", "README"]:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(cache / name, out / name)
+            except OSError:  # another file system
+                shutil.copyfile(cache / name, out / name)
+        return clips
+    return build
