@@ -38,22 +38,59 @@ def _spotter(model: str, keywords: str | None, threshold: float, refractory: flo
         raise typer.BadParameter(str(err)) from None
 
 
+class _Detector:
+    """Spots keywords in one file a call, in this process or in a worker, which makes its own spotter."""
+
+    def __init__(self, *options):
+        self.options, self.spotter = options, None
+
+    def __getstate__(self):
+        return {"options": self.options, "spotter": None}
+
+    def __call__(self, path: Path) -> "tuple[Path, list[Detection]]":
+        from centaurus.audio import SAMPLE_RATE, iter_blocks
+        if self.spotter is None:
+            self.spotter = _spotter(*self.options)
+        self.spotter.reset()
+        found = []
+        for block in iter_blocks(path, block_samples=10 * SAMPLE_RATE, sample_rate=SAMPLE_RATE):
+            found += self.spotter.push(block)
+        return path, found + self.spotter.flush()
+
+
 @kws_app.command()
 def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
            refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS,
-           device: str = DEVICE) -> None:
-    """Stream each file through the keyword spotter and print one line per detection."""
-    from centaurus.audio import SAMPLE_RATE, iter_blocks
-    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms, device)
-    for path in files:
-        spotter.reset()
-        found = []
-        for block in iter_blocks(path, block_samples=10 * SAMPLE_RATE, sample_rate=SAMPLE_RATE):
-            found += spotter.push(block)
-        found += spotter.flush()
-        for d in found:
-            typer.echo(f"{path}\t{d.time_s:8.2f} s\t{d.keyword}\t{d.confidence:.2f}")
-        typer.echo(f"{path}: {len(found)} detection(s)")
+           device: str = DEVICE,
+           jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Files spotted at once, by worker "
+                                                                           "processes of one thread each "
+                                                                           "(default: every core).")) -> None:
+    """Stream each file through the keyword spotter and print one line per detection, file by file in the
+    order given."""
+    from contextlib import closing
+
+    from centaurus.streaming.folders import default_jobs, one_thread_each, run_files
+    detector = _Detector(model, keywords, threshold, refractory, context, chunk_ms, device)
+    detector.spotter = _spotter(*detector.options)  # a bad model or keyword fails once, here
+    if len(files) > 1:
+        one_thread_each()
+    waiting, printed = {}, 0
+    try:
+        with closing(run_files(detector, files, jobs=jobs or default_jobs())) as results:
+            for path, found in results:
+                waiting[path] = found
+                while printed < len(files) and files[printed] in waiting:
+                    _print_file(files[printed], waiting.pop(files[printed]))
+                    printed += 1
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {printed} of {len(files)} file(s) done", err=True)
+        raise SystemExit(130) from None
+
+
+def _print_file(path: Path, found: "list[Detection]") -> None:
+    for d in found:
+        typer.echo(f"{path}\t{d.time_s:8.2f} s\t{d.keyword}\t{d.confidence:.2f}")
+    typer.echo(f"{path}: {len(found)} detection(s)")
 
 
 @kws_app.command()
