@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
-
 from centaurus_cli.main import app
+from typer.testing import CliRunner
 
 SAMPLE = Path(__file__).parents[2] / "pretrained" / "samples" / "noisy_speech.flac"
 
