@@ -194,10 +194,11 @@ def active_power(speech: torch.Tensor, *, floor_db: float, sample_rate: int) -> 
     return float(energy[active].mean())
 
 
-def warp_envelope(wav: torch.Tensor, source_of, *, n_fft: int = 512, lifter: int = 30) -> torch.Tensor:
+def warp_envelope(wav: torch.Tensor, source_of, *, n_fft: int = 512, lifter: int = 40) -> torch.Tensor:
     """(L,) with its spectral envelope moved: the envelope at frequency f (0..1 of Nyquist) becomes the one at
     `source_of(f)`. The envelope is the STFT's log magnitude smoothed by keeping `lifter` cepstral
-    coefficients; the fine structure (the pitch harmonics) stays where it was."""
+    coefficients (below the pitch period of voices up to 400 Hz); the fine structure (the pitch harmonics) stays
+    where it was."""
     window = torch.hann_window(n_fft)
     spec = torch.stft(wav, n_fft, n_fft // 4, window=window, return_complex=True)
     cepstrum = torch.fft.irfft(spec.abs().clamp_min(1e-8).log(), n=n_fft, dim=0)
@@ -352,7 +353,10 @@ class MixingEngine(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, epoch, index])
         length = self.segment
         need = math.ceil(length * self.spec.voice.speed[1]) + 1 if self.spec.voice.speed_prob else length
-        speech, clips = self._speech(rng, need)
+        for _ in range(5):  # a crop of a long clip can fall inside a pause: draw again
+            speech, clips = self._speech(rng, need)
+            if float(speech.abs().max()) > 1e-4:
+                break
         speech = self._voice(rng, speech)
         speech = torch.nn.functional.pad(speech[:length], (0, max(0, length - speech.shape[0])))
         reverberant, target, room = speech, speech, None
