@@ -137,3 +137,9 @@ def test_kokoro_speaks_trimmed_speech(tmp_path):
     model = kokoro.Kokoro()
     blend = model.style("af_heart+bm_fable")
     assert np.allclose(blend, (model.style("af_heart") + model.style("bm_fable")) / 2)
+
+
+def test_a_silent_clip_is_skipped_and_named(tmp_path):
+    info = _build_or_skip("mbrola", tmp_path, ["off", "yes"], "us3")  # mbrola-us3 has no diphones for "off"
+    assert info["clips"] == 1 and info["last_run"]["silent_skipped"] == ["us3: 'off'"]
+    assert [r.text for r in read_manifest(tmp_path)] == ["yes"]

@@ -271,6 +271,7 @@ def build_tts_pool(engine: str, out_dir: str | Path, texts: Sequence[str], *, vo
     out.mkdir(parents=True, exist_ok=True)
     rows = {c.path: c for c in (read_manifest(out) if (out / MANIFEST).is_file() else []) if (out / c.path).is_file()}
     total = len(chosen) * len(texts)
+    silent: list[str] = []
     made, audio_s, start, last_write, cpu0 = 0, 0.0, time.perf_counter(), time.perf_counter(), time.process_time()
 
     def row(path: str, voice: str, language: str, text: str, seconds: float) -> PoolClip:
@@ -289,7 +290,8 @@ def build_tts_pool(engine: str, out_dir: str | Path, texts: Sequence[str], *, vo
                     todo.append(text)
             for text, wav in zip(todo, speaker.say(voice, todo)):
                 if wav.numel() < SAMPLE_RATE // 20 or not bool(wav.abs().max() > 1e-3):
-                    raise DatasetError(f"{engine} {voice}: no speech for {text!r}")
+                    silent.append(f"{voice}: {text!r}")  # e.g. mbrola-us3 lacks the diphones of "off"
+                    continue
                 path = clip_path(engine, voice, text)
                 save_audio(out / path, 0.9 * wav / wav.abs().max(), SAMPLE_RATE)
                 rows[path] = row(path, voice, language, text, wav.numel() / SAMPLE_RATE)
@@ -307,11 +309,14 @@ def build_tts_pool(engine: str, out_dir: str | Path, texts: Sequence[str], *, vo
     finally:
         write_manifest(out, list(rows.values()))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    return _write_info(out, spec, rows, made=made, audio_s=audio_s, wall=wall, cpu=cpu)
+    if silent:
+        print(f"{engine}: skipped {len(silent)} clips that came out silent ({', '.join(silent[:5])}"
+              f"{', ...' if len(silent) > 5 else ''})", file=sys.stderr)
+    return _write_info(out, spec, rows, made=made, audio_s=audio_s, wall=wall, cpu=cpu, silent=silent)
 
 
 def _write_info(out: Path, spec: Engine, rows: dict[str, PoolClip], *, made: int, audio_s: float,
-                wall: float, cpu: float) -> dict:
+                wall: float, cpu: float, silent: list[str]) -> dict:
     """RTF is per second of kept (trimmed) audio; `cpu_rtf` counts this process's CPU time only (subprocess
     engines such as flite spend theirs in children), which a loaded machine does not inflate."""
     groups = sorted({c.group for c in rows.values()})
@@ -321,7 +326,7 @@ def _write_info(out: Path, spec: Engine, rows: dict[str, PoolClip], *, made: int
             "minutes": round(minutes, 2), "texts": len({c.text for c in rows.values()}),
             "last_run": {"new_clips": made, "audio_seconds": round(audio_s, 1), "wall_seconds": round(wall, 1),
                          "rtf": round(wall / audio_s, 3) if audio_s else None,
-                         "cpu_rtf": round(cpu / audio_s, 3) if audio_s else None}}
+                         "cpu_rtf": round(cpu / audio_s, 3) if audio_s else None, "silent_skipped": silent}}
     write_text(out / "info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
     write_text(out / "README", f"tts-{spec.name}: synthetic speech pool built offline by `centaurus data tts`\n\n"
                f"engine: {spec.name}\nsource: {spec.source}\nlicence: {spec.licence}\n"
