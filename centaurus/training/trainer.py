@@ -150,11 +150,16 @@ def config_difference(stored, derived, *, path: str = "model") -> str | None:
             if key in TRAINING_ONLY:
                 continue
             if key not in derived:
-                return f"{path}.{key}: {value!r} in the checkpoint, absent from the recipe"
+                return f"{path}.{key}: {_short(value)} in the checkpoint, absent from the recipe"
             if (found := config_difference(value, derived[key], path=f"{path}.{key}")) is not None:
                 return found
         return None
-    return None if stored == derived else f"{path}: {stored!r} in the checkpoint, {derived!r} in the recipe"
+    return None if stored == derived else f"{path}: {_short(stored)} in the checkpoint, {_short(derived)} in the recipe"
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def is_head(name: str) -> bool:
@@ -268,7 +273,6 @@ class _Run:
         start = ck.read_checkpoint(resolve_checkpoint(init))
         if start.config["task"] != self.task.name:
             raise CheckpointError(f"--init {init}: a {start.config['task']} model; the recipe trains {self.task.name}")
-        self.task.adopt(start.config["model_config"])  # e.g. ASR keeps the tokenizer its weights were trained on
         return start
 
     def _check_init(self, start: ck.Checkpoint) -> None:
