@@ -100,6 +100,7 @@ def test_trim_silence_keeps_the_speech_and_a_margin():
 
 def test_misaki_phonemes_from_espeak():
     assert kokoro.phonemize("Yes.", "en-us") == "jˈɛs."
+    assert kokoro.phonemize("Four.", "en-us") == "fˈɔɹ."  # espeak's bare o is not an English misaki symbol
     us = kokoro.phonemize("Hello, how are you today? Jump, church.", "en-us")
     assert {"O", "W", "A", "ʤ", "ʧ", ",", "?"} <= set(us) and "^" not in us and "ː" not in us
     assert "Q" in kokoro.phonemize("Hello.", "en-gb") and "tᵊn" in kokoro.phonemize("button", "en-us")

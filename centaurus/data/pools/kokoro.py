@@ -61,10 +61,11 @@ def accent_of(voice: str) -> str:
 
 
 def to_misaki(ipa: str, *, british: bool) -> str:
-    """Map one clause of `espeak-ng --ipa --tie=^` output onto Kokoro's symbols (bare e is the "face" vowel)."""
+    """Map one clause of `espeak-ng --ipa --tie=^` output onto Kokoro's symbols. A bare e is the "face" vowel;
+    a bare o (espeak's "four") is misaki's ɔ, as English misaki has no plain o."""
     for old, new in (_BRITISH if british else ()) + _MISAKI:
         ipa = ipa.replace(old, new)
-    return ipa.replace("e", "A")
+    return ipa.replace("e", "A").replace("o", "ɔ")
 
 
 def phonemize(text: str, language: str) -> str:
