@@ -54,10 +54,12 @@ def train(recipe: Path = typer.Argument(..., help="YAML recipe, e.g. recipes/kws
 
 def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g. runs/NAME/checkpoints/best) or "
                                                         "shipped model name."),
-             data: Path | None = typer.Option(None, help="Dataset root (default: the recipe's)."),
+             data: Path | None = typer.Option(None, help="Dataset root (default: the recipe's); inputs that lay "
+                                                         "under the recipe's root move with it."),
              split: str = typer.Option("test", help="train, valid or test."),
-             out: Path | None = typer.Option(None, help="Report folder (default <checkpoint>/eval-<split>, or "
-                                                        "eval-<name>-<split> here for a shipped model)."),
+             out: Path | None = typer.Option(None, help="Report folder (default runs/NAME/eval/<step>-<split> "
+                                                        "beside the run's checkpoints, or eval-<name>-<split> here "
+                                                        "for a shipped model)."),
              device: str = typer.Option("auto", help="cpu, cuda or auto."),
              beam: int | None = typer.Option(None, min=0, help="ASR: beam width (default: the recipe's)."),
              lm: Path | None = typer.Option(None, help="ASR: character n-gram LM for beam search (`centaurus lm`)."),
@@ -71,8 +73,6 @@ def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g.
     decode = {k: v for k, v in (("beam_width", beam), ("lm", None if lm is None else str(lm)),
                                 ("lm_weight", lm_weight), ("lm_bonus", lm_bonus),
                                 ("lm_oov_penalty", lm_oov_penalty)) if v is not None}
-    if out is None and not Path(checkpoint).exists():  # a shipped model: keep the installed package untouched
-        out = Path(f"eval-{checkpoint}-{split}")
     report = evaluate_checkpoint(resolve_checkpoint(checkpoint), data_root=data, split=split, out_dir=out,
                                  device=device, decode=decode)
     table = Table(title=f"{report['task']} on {split}")
@@ -92,5 +92,7 @@ def info(checkpoint: str = typer.Argument(..., help="Checkpoint folder or shippe
     typer.echo(f"parameters: {facts['parameters']:,}")
     typer.echo(f"MACs per second of audio: {facts['macs_per_second']:,} (matmul/conv only)")
     typer.echo(f"algorithmic latency: {facts['latency_samples']} samples = {facts['latency_ms']:.2f} ms")
-    typer.echo(f"metrics: {json.dumps(facts['metrics'])}")
+    # The trainer stores the metrics of the validation it ran before writing the checkpoint, if any.
+    typer.echo(f"metrics on the valid split at step {facts['step']}: {json.dumps(facts['metrics'])}"
+               if facts["metrics"] else f"metrics: none (step {facts['step']} was saved between validations)")
     typer.echo("recipe:\n" + yaml.safe_dump(facts["recipe"], sort_keys=False))

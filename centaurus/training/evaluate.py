@@ -11,16 +11,30 @@ from centaurus.atomic import write_text
 from centaurus.audio import SAMPLE_RATE
 
 from .checkpoint import inference_task, load_model
+from .pretrained import shipped_models
+from .recipe import with_root
 from .trainer import resolve_device
 
 SPLITS = ("train", "valid", "test")
 
 
+def report_dir(checkpoint: Path, split: str) -> Path:
+    """`runs/NAME/eval/<step folder>-<split>` for `runs/NAME/checkpoints/<best|last|step-N>`: outside the
+    checkpoints, which training prunes, and named after the step folder that `best` or `last` points to now.
+    A checkpoint folder elsewhere gets `eval/<folder>-<split>` beside it, and a shipped model
+    `eval-<name>-<split>` in the working folder, so the installed package stays untouched."""
+    folder = checkpoint.resolve()
+    if folder in {p.resolve() for p in shipped_models().values()}:
+        return Path(f"eval-{folder.name}-{split}")
+    run = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    return run / "eval" / f"{folder.name}-{split}"
+
+
 def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None, split: str = "test",
                         out_dir: str | Path | None = None, device: str = "auto", decode: dict | None = None) -> dict:
     """Evaluate on `split` of `data_root` (default: the recipe's own root); write `report.json` and plots
-    into `out_dir` (default `<checkpoint>/eval-<split>`). `decode` overrides an ASR recipe's decode section
-    (beam_width, lm, ...). Returns the report."""
+    into `out_dir` (default `report_dir(checkpoint, split)`, beside the run). `decode` overrides an ASR recipe's
+    decode section (beam_width, lm, ...). Returns the report."""
     from pydantic import ValidationError
 
     from centaurus.errors import RecipeError
@@ -35,12 +49,12 @@ def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None 
         except ValidationError as err:
             raise RecipeError(f"decoding options: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
     if data_root is not None:
-        recipe.data.root = str(data_root)
+        recipe = with_root(recipe, data_root)
     if decode or data_root is not None:
         task = inference_task(recipe, ckpt)
     dev = resolve_device(device)
     report = task.evaluate(model.to(dev), split, device=dev, batch_size=recipe.trainer.eval_batch_size)
-    out = Path(out_dir) if out_dir else ckpt.path / f"eval-{split}"
+    out = Path(out_dir) if out_dir else report_dir(ckpt.path, split)
     plots = task.plots(report, out)
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     public.update(checkpoint=str(ckpt.path), task=task.name, split=split, data_root=recipe.data.root,

@@ -2,6 +2,7 @@
 `--set a.b=value` overrides whose values are parsed as YAML and validated like the file itself."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -176,8 +177,66 @@ def apply_override(data: dict, assignment: str, *, source: str) -> None:
     node[parts[-1]] = value
 
 
+# The keys that name files or folders. A checkpoint keeps its recipe, so they are stored absolute: `eval` or a
+# resumed `train` then finds them from any working folder.
+PATH_KEYS = ("data.root", "augment.noise_dir", "decode.lm", "trainer.out_dir")
+# Inputs that lie under data.root move with it when it is overridden (the output folder never does).
+ROOTED_KEYS = ("augment.noise_dir", "decode.lm")
+
+
+def _get(data: dict, key: str):
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _put(data: dict, key: str, value) -> None:
+    *sections, last = key.split(".")
+    for part in sections:
+        data = data[part]
+    data[last] = value
+
+
+def _absolute(value, base: Path):
+    """`value` made absolute against `base` (`~` expanded); anything but a non-empty string stays as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    return os.path.normpath(base / Path(value).expanduser())
+
+
+def _absolute_paths(data: dict, base: Path, keys=PATH_KEYS) -> None:
+    for key in keys:
+        value = _get(data, key)
+        if isinstance(value, str):
+            _put(data, key, _absolute(value, base))
+
+
+def _moved(data: dict, old_root: str, new_root: str, keys=ROOTED_KEYS) -> list[str]:
+    """Move each of `keys` that lies under `old_root` to the same place under `new_root`; returns those moved."""
+    moved = []
+    for key in keys:
+        value = _get(data, key)
+        if isinstance(value, str) and Path(value).is_relative_to(old_root):
+            _put(data, key, str(Path(new_root) / Path(value).relative_to(old_root)))
+            moved.append(key)
+    return moved
+
+
+def with_root(recipe, root: str | Path):
+    """A copy of `recipe` whose data.root is `root` (made absolute), with the inputs that lay under the old
+    root (augment.noise_dir, decode.lm) moved along."""
+    data = recipe.model_dump(mode="json")
+    new_root = _absolute(str(root), Path.cwd())
+    _moved(data, data["data"]["root"], new_root)
+    data["data"]["root"] = new_root
+    return validate_recipe(data, source=str(root))
+
+
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()):
-    """Read a YAML recipe, apply overrides, validate. Raises `RecipeError` naming the file and the key."""
+    """Read a YAML recipe, apply overrides, validate. Raises `RecipeError` naming the file and the key.
+
+    Relative paths in the file are taken from the file's folder, those of overrides from the working folder;
+    the recipe holds them absolute. Overriding data.root moves the inputs that lay under the old root."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
@@ -187,6 +246,17 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()):
         raise RecipeError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
     data = {} if data is None else data
     if isinstance(data, dict):
+        _absolute_paths(data, path.parent.absolute())
+        old_root = _get(data, "data.root")
         for assignment in overrides:
             apply_override(data, assignment, source=str(path))
+        overridden = {a.partition("=")[0].strip() for a in overrides}
+        _absolute_paths(data, Path.cwd(), [k for k in PATH_KEYS if k in overridden])
+        new_root = _get(data, "data.root")
+        if isinstance(old_root, str) and isinstance(new_root, str) and new_root != old_root:
+            keys = [k for k in ROOTED_KEYS if k not in overridden]
+            for key in _moved(data, old_root, new_root, keys):
+                if not Path(_get(data, key)).exists():
+                    raise RecipeError(f"{path}: {key} {_get(data, key)} not found (it lay under data.root and "
+                                      f"moved with it from {old_root}; set {key} too)")
     return validate_recipe(data, source=str(path))
