@@ -1,4 +1,5 @@
-"""Google Speech Commands v1/v2 from a local root, with the 35-, 12- and 10-class tasks.
+"""Google Speech Commands v1/v2 from a local root, with the 35-, 12- and 10-class tasks, and any dataset in
+the same layout whose classes are its own word folders (task "folders").
 
 Layout: `<word>/<speaker>_nohash_<n>.wav` (1 s, 16 kHz), `validation_list.txt`, `testing_list.txt`
 (paths relative to the root) and `_background_noise_/*.wav`. Train is every word clip in neither list.
@@ -27,7 +28,8 @@ SC_V1_WORDS = tuple(sorted(SC10_WORDS + (
     "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")))
 SC35_WORDS = tuple(sorted(SC_V1_WORDS + ("backward", "follow", "forward", "learn", "visual")))
 SC12_CLASSES = SC10_WORDS + (UNKNOWN, SILENCE)
-TASKS = ("35", "12", "10")
+FOLDERS = "folders"
+TASKS = ("35", "12", "10", FOLDERS)
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,16 @@ class ClipItem:
     offset: int = 0
 
 
-def task_classes(task: str) -> tuple[str, ...]:
-    """Class names of a task, in label-index order: "35" (all v2 words), "12" (SC10 + unknown + silence), "10"."""
+def task_classes(task: str, root: str | Path | None = None) -> tuple[str, ...]:
+    """Class names of a task, in label-index order: "35" (all v2 words), "12" (SC10 + unknown + silence), "10",
+    or "folders": the word folders under `root`, sorted, whatever their names (folders named `_unknown_` and
+    `_silence_` hold the classes that a spotter never reports)."""
     if task not in TASKS:
         raise DatasetError(f"unknown Speech Commands task {task!r}; expected one of {', '.join(TASKS)}")
+    if task == FOLDERS:
+        if root is None:
+            raise DatasetError("the 'folders' task takes its classes from a dataset root; none given")
+        return tuple(word_folders(root, any_names=True))
     return {"35": SC35_WORDS, "12": SC12_CLASSES, "10": SC10_WORDS}[task]
 
 
@@ -58,22 +66,25 @@ def _read_list(root: Path, name: str) -> set[str]:
     return entries
 
 
-def word_folders(root: str | Path) -> list[str]:
-    """The word folders present under `root` (v1 has 30, v2 has 35)."""
+def word_folders(root: str | Path, *, any_names: bool = False) -> list[str]:
+    """The word folders present under `root` (v1 has 30, v2 has 35). Unless `any_names`, a folder that is not a
+    Speech Commands word is an error (a wrong root, most likely); hidden folders are skipped."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: Speech Commands root not found (expected a folder of <word>/*.wav)")
-    words = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != BACKGROUND)
-    unknown = [w for w in words if w not in SC35_WORDS]
+    words = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != BACKGROUND
+                   and not p.name.startswith("."))
+    unknown = [] if any_names else [w for w in words if w not in SC35_WORDS]
     if not words or unknown:
         raise DatasetError(f"{root}: not a Speech Commands root: "
-                           + (f"unexpected folder {unknown[0]!r}" if unknown else "no word folders"))
+                           + (f"unexpected folder {unknown[0]!r} (for words of your own, set data.task: "
+                              f"{FOLDERS})" if unknown else "no word folders"))
     return words
 
 
-def _word_items(root: Path, split: str) -> list[tuple[str, str]]:
+def _word_items(root: Path, split: str, *, any_names: bool = False) -> list[tuple[str, str]]:
     """Sorted (relative path, word) pairs of the word clips in `split`, following the official lists."""
-    words = word_folders(root)
+    words = word_folders(root, any_names=any_names)
     validation, testing = _read_list(root, "validation_list.txt"), _read_list(root, "testing_list.txt")
     every = sorted(f"{w}/{p.name}" for w in words for p in (root / w).glob("*.wav"))
     present = set(every)
@@ -105,19 +116,20 @@ def _silence_items(root: Path, count: int, seed: str) -> list[ClipItem]:
 
 
 def list_items(root: str | Path, *, split: str, task: str = "35", silence_fraction: float = 0.1,
-               unknown_fraction: float = 0.1, seed: int = 0) -> list[ClipItem]:
+               unknown_fraction: float = 0.1, seed: int = 0, classes: tuple[str, ...] | None = None
+               ) -> list[ClipItem]:
     """The examples of one split of one task, sorted and deterministic.
 
     Task "12" follows the published benchmark (TensorFlow's `input_data.py`): `_unknown_` draws
     `unknown_fraction` x (number of SC10 clips) clips from the other words, and `_silence_` adds
-    `silence_fraction` x that number of 1 s cuts from `_background_noise_`. Tasks "35" and "10" keep only
-    their own words.
+    `silence_fraction` x that number of 1 s cuts from `_background_noise_`. Tasks "35", "10" and "folders"
+    keep only their own words: for "folders", `classes` (a trained model's), else every folder.
     """
     if split not in SPLITS:
         raise DatasetError(f"unknown Speech Commands split {split!r}; expected one of {', '.join(SPLITS)}")
-    classes = task_classes(task)
+    classes = classes or task_classes(task, root)
     root = Path(root)
-    pairs = _word_items(root, split)
+    pairs = _word_items(root, split, any_names=task == FOLDERS)
     known = [ClipItem(root / r, w) for r, w in pairs if w in classes]
     if task != "12":
         return known
@@ -140,10 +152,10 @@ class SpeechCommands(Dataset):
     """(wav (16000,) float32 at 16 kHz, label index into `self.classes`) for one split of one task."""
 
     def __init__(self, root: str | Path, *, split: str, task: str = "35", silence_fraction: float = 0.1,
-                 unknown_fraction: float = 0.1, seed: int = 0):
-        self.classes = task_classes(task)
+                 unknown_fraction: float = 0.1, seed: int = 0, classes: tuple[str, ...] | None = None):
+        self.classes = tuple(classes or task_classes(task, root))
         self.items = list_items(root, split=split, task=task, silence_fraction=silence_fraction,
-                                unknown_fraction=unknown_fraction, seed=seed)
+                                unknown_fraction=unknown_fraction, seed=seed, classes=self.classes)
         self._index = {c: i for i, c in enumerate(self.classes)}
 
     def __len__(self) -> int:

@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 
 from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.data import SpeechCommands
-from centaurus.data.speech_commands import BACKGROUND, SILENCE, UNKNOWN
+from centaurus.data.speech_commands import BACKGROUND, FOLDERS, SILENCE, UNKNOWN, task_classes
 from centaurus.layers import StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
@@ -25,7 +25,8 @@ SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
 class KWSData(Strict):
     root: str
-    task: Literal["35", "12", "10"] = "35"
+    # A Speech Commands word set, or "folders": the classes are the root's word folders, stored in checkpoints.
+    task: Literal["35", "12", "10", "folders"] = "35"
     silence_fraction: float = 0.1
     unknown_fraction: float = 0.1
     fa_threshold: float = 0.9  # a background window counts as a false accept at this keyword probability
@@ -43,17 +44,28 @@ class KWSTask:
     name, metric, higher_is_better = "kws", "accuracy", True
 
     def __init__(self, *, data: KWSData, model: KWSModel, loss: KWSLoss, augment: AugmentSpec, seed: int):
-        from centaurus.data import task_classes
         self.data, self.model_spec, self.loss_spec, self.seed = data, model, loss, seed
         self.augment = augment.build(seed=seed)
-        self.classes = task_classes(data.task)
+        self._classes = None if data.task == FOLDERS else task_classes(data.task)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names in output order; a "folders" task reads them from its root when first asked."""
+        if self._classes is None:
+            self._classes = task_classes(FOLDERS, self.data.root)
+        return self._classes
 
     def model_config(self) -> dict:
-        return {**frontend_config(self.model_spec),
-                "classifier": classifier_config(self.model_spec, num_classes=len(self.classes))}
+        config = {**frontend_config(self.model_spec),
+                  "classifier": classifier_config(self.model_spec, num_classes=len(self.classes))}
+        if self.data.task == FOLDERS:  # a Speech Commands word set is named by the recipe
+            config["classes"] = list(self.classes)
+        return config
 
     def adopt(self, model_config: dict) -> None:
-        """The recipe alone gives the whole model config."""
+        """A "folders" model keeps the classes it was trained on, whatever folders a data root holds now."""
+        if "classes" in model_config:
+            self._classes = tuple(model_config["classes"])
 
     def build_model(self) -> StreamingSequential:
         config = self.model_config()
@@ -65,7 +77,7 @@ class KWSTask:
     def _speech_commands(self, split: str) -> SpeechCommands:
         d = self.data
         return SpeechCommands(d.root, split=SPLITS[split], task=d.task, silence_fraction=d.silence_fraction,
-                              unknown_fraction=d.unknown_fraction, seed=self.seed)
+                              unknown_fraction=d.unknown_fraction, seed=self.seed, classes=self.classes)
 
     def dataset(self, split: str, *, train: bool):
         base = self._speech_commands(split)
