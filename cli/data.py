@@ -63,3 +63,19 @@ def tts(out_dir: Path = POOL_DIR,
     run = info["last_run"]
     typer.echo(f"{engine}: {info['voices']} voices, {info['clips']} clips, {info['minutes']:.1f} min "
                f"({run['new_clips']} new in {run['wall_seconds']} s, RTF {run['rtf']}); licence: {info['licence']}")
+
+
+POOLS_DIR = typer.Argument(..., help="Folder of pools; each pool goes into OUT_DIR/<name>/.")
+ONLY = typer.Option([], help="Build only this pool (repeatable); default: all.")
+CACHE = typer.Option(None, help="Where downloaded .deb files and their trees are kept (default "
+                                "~/.cache/centaurus/debs).")
+ONE_WORKER = typer.Option(1, min=1, help="Parallel worker processes.")
+
+
+@data_app.command()
+def pools(out_dir: Path = POOLS_DIR, only: list[str] = ONLY, cache: Path | None = CACHE, seed: int = SEED,
+          workers: int = ONE_WORKER) -> None:
+    """Pools of real speech, real noise and generated noise (16 kHz clips + manifest.jsonl) from Debian packages."""
+    from centaurus.data.pools.build import build_pools
+    from centaurus.data.pools.convert import BuildContext
+    build_pools(out_dir, only=only, ctx=BuildContext(cache=cache, workers=workers, seed=seed), report=typer.echo)
