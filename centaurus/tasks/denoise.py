@@ -3,9 +3,14 @@
 input's short-time spectrum (`frontend: stft`, a `SpectralMasker`, whose output is delayed by n_fft − hop
 samples; latency n_fft − 1 + hop·(R − 1)). Both are set by the recipe. Loss: L1 + multi-resolution STFT
 (+ optional −SI-SDR), against the clean speech delayed as the output is. Metrics: PESQ-WB/NB, STOI, SI-SDR, each
-also for the noisy input as baseline."""
+also for the noisy input as baseline.
+
+Training data: the VoiceBank-layout pairs under `data.root`, or, with a `data.engine` section, examples drawn
+afresh by the dynamic mixing engine (`centaurus.data.mixing`); `data.root` then holds the real validation set
+(`denoise/{noisy,clean}/<id>.wav` and `denoise/pairs.csv`), used for both validation and test."""
 from __future__ import annotations
 
+import csv
 import functools
 from pathlib import Path
 from typing import Literal
@@ -17,9 +22,11 @@ from pesq import PesqError, pesq
 from pydantic import Field, model_validator
 from pystoi import stoi
 
-from centaurus.audio import SAMPLE_RATE
-from centaurus.data import VoiceBankDemand, noise_labels
+from centaurus.audio import SAMPLE_RATE, load_audio
+from centaurus.data import PairItem, VoiceBankDemand, noise_labels
 from centaurus.data.augment import random_eq
+from centaurus.data.mixing import EngineSpec, MixingEngine
+from centaurus.errors import DatasetError, RecipeError
 from centaurus.layers.stft import check_frames
 from centaurus.models import CentaurusHourglass, HourglassConfig, MaskerConfig, SpectralMasker
 
@@ -29,12 +36,13 @@ from .plots import plot_spectrograms
 
 
 class DenoiseData(Strict):
-    root: str
+    root: str  # VoiceBank layout; with `engine`, the real validation set (see the module docstring)
     segment_samples: int = 32768  # training crop; rounded down to a multiple of R
     valid_count: int = 50  # the last pairs of the train split are held out for validation
     remix: float = 0.0  # dynamic mixing: chance that a training item's noise comes from another training pair
     remix_db: float = 5.0  # ... scaled by a gain drawn uniformly within ± this many dB
     remix_eq_db: float = Field(0.0, ge=0)  # ... and re-coloured by a random smooth EQ within ± this many dB (0: off)
+    engine: EngineSpec | None = None  # train on the mixing engine (segment_samples long examples) instead of root
 
 
 class DenoiseModel(Strict):
@@ -94,6 +102,49 @@ class _Split(torch.utils.data.Dataset):
         return [self.base.items[i] for i in self.indices]
 
 
+class RealPairs(torch.utils.data.Dataset):
+    """The real validation pairs: `root/denoise/pairs.csv` (columns id and subset, at least) naming
+    `root/denoise/noisy/<id>.wav` and `root/denoise/clean/<id>.wav`. `labels` maps each id to its subset."""
+
+    def __init__(self, root: str | Path):
+        folder = Path(root) / "denoise"
+        table = folder / "pairs.csv"
+        if not table.is_file():
+            raise DatasetError(f"{root}: not a real validation set (no denoise/pairs.csv); build it with "
+                               "`centaurus data validation`")
+        with open(table, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or not {"id", "subset"} <= set(rows[0]):
+            raise DatasetError(f"{table}: needs the columns id and subset and at least one row")
+        self.items = [PairItem(folder / "noisy" / f"{r['id']}.wav", folder / "clean" / f"{r['id']}.wav")
+                      for r in rows]
+        self.labels = {r["id"]: r["subset"] for r in rows}
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        item = self.items[i]
+        noisy, clean = load_audio(item.noisy), load_audio(item.clean)
+        if noisy.shape != clean.shape:
+            raise DatasetError(f"{item.noisy}: {noisy.shape[0]} samples but its clean file has {clean.shape[0]}")
+        return noisy, clean
+
+
+class _EngineItems(torch.utils.data.Dataset):
+    """The engine's examples as (noisy, target) training items, keyed (epoch, index) like `EpochItems`."""
+
+    def __init__(self, engine: MixingEngine):
+        self.engine = engine
+
+    def __len__(self):
+        return len(self.engine)
+
+    def __getitem__(self, key):
+        example = self.engine[key]
+        return example.noisy, example.target
+
+
 def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, -x.shape[-1] % multiple))
 
@@ -104,6 +155,9 @@ class DenoiseTask:
     def __init__(self, *, data: DenoiseData, model: DenoiseModel, loss: DenoiseLoss, augment: AugmentSpec,
                  seed: int):
         self.data, self.model_spec, self.loss_spec, self.seed = data, model, loss, seed
+        if data.engine is not None and augment.enabled():
+            raise RecipeError("augment: the mixing engine (data.engine) draws its own noise, rooms and devices; "
+                              "drop the augment section")
         self.augment = augment.build(seed=seed)  # applied to the noisy input only
         architecture = self.architecture()
         self.factor = architecture.downsample_factor
@@ -134,6 +188,8 @@ class DenoiseTask:
         return model.latency_samples
 
     def _pairs(self, split: str):
+        if self.data.engine is not None:
+            return RealPairs(self.data.root)
         if split == "test":
             return VoiceBankDemand(self.data.root, split="test")
         base = VoiceBankDemand(self.data.root, split="train")
@@ -164,6 +220,8 @@ class DenoiseTask:
         return augmented(self.augment, noisy, generator), clean
 
     def dataset(self, split: str, *, train: bool):
+        if train and self.data.engine is not None:
+            return _EngineItems(MixingEngine(self.data.engine, segment_samples=self.segment, seed=self.seed))
         base = self._pairs(split)
         return EpochItems(base, functools.partial(self._crop, pool=base), seed=self.seed) if train else base
 
@@ -203,7 +261,8 @@ class DenoiseTask:
             rows.append((speech_scores(clean.numpy(), enhanced.numpy()), speech_scores(clean.numpy(), noisy.numpy())))
             example = example or {"noisy": noisy.numpy(), "enhanced": enhanced.numpy(), "clean": clean.numpy()}
         report = {"metrics": _mean_scores(rows), "_example": example}
-        labels = noise_labels(self.data.root, split="test" if split == "test" else "train")
+        labels = getattr(pairs, "labels", None) or noise_labels(self.data.root,
+                                                                split="test" if split == "test" else "train")
         noises = [labels.get(item.noisy.stem) for item in pairs.items]
         if noises and all(noises):
             report["by_noise"] = {noise: _mean_scores([r for r, n in zip(rows, noises) if n == noise])

@@ -1,5 +1,7 @@
 """The mixing engine on small generated pools: SNR on active speech, alignment through rooms and codecs, seeds,
 the held-out split, and missing pools."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -26,7 +28,7 @@ def _speech_clip(rng, seconds: float) -> np.ndarray:
 
 def _pool(root, name, rows, kind):
     folder = root / name
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     clips = []
     for path, group, wav in rows:
         sf.write(folder / path, wav, SR)
@@ -35,17 +37,43 @@ def _pool(root, name, rows, kind):
     write_manifest(folder, clips)
 
 
-@pytest.fixture(scope="module")
-def pools(tmp_path_factory):
+def make_pools(root):
     """speech-hedgewars: packs Default and Pirate train, British and Surfer are held out by the split rule;
     noise-wesnoth: family ambient trains, music is held out."""
-    root = tmp_path_factory.mktemp("pools")
     rng = np.random.default_rng(0)
     _pool(root, "speech-hedgewars", [(f"{g}_{i}.wav", g, _speech_clip(rng, 3.0)) for g in
                                      ("Default", "Pirate", "British", "Surfer") for i in range(2)], "speech")
     _pool(root, "noise-wesnoth", [(f"{f}_{i}.wav", f, (0.1 * rng.standard_normal(int(SR * s))).astype(np.float32))
                                   for f in ("ambient", "music") for i, s in enumerate((0.7, 2.5))], "noise")
     return root
+
+
+def make_real_validation(root, count: int = 3):
+    """The real validation layout: denoise/{noisy,clean}/<id>.wav and denoise/pairs.csv, two subsets."""
+    rng = np.random.default_rng(1)
+    rows = ["id,speech_group,noise_family,noise_source,snr_db,subset"]
+    for i in range(count):
+        clean = _speech_clip(rng, 1.0)
+        for kind, wav in (("clean", clean), ("noisy", clean + 0.05 * rng.standard_normal(SR).astype(np.float32))):
+            (root / "denoise" / kind).mkdir(parents=True, exist_ok=True)
+            sf.write(root / "denoise" / kind / f"v{i}.wav", wav, SR)
+        rows.append(f"v{i},British,music,noise-wesnoth,5.0,{'music' if i % 2 else 'narrowband'}")
+    (root / "denoise" / "pairs.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def engine_overrides(root) -> list[str]:
+    """Recipe overrides that point a `data.engine` recipe at tiny generated pools and validation pairs."""
+    pools, valid = make_pools(root / "pools"), make_real_validation(root / "validation")
+    return [f"data.root={valid}", f"data.engine.pool_root={pools}",
+            "data.engine.speech_pools=[{pool: speech-hedgewars}]", "data.engine.noise_pools=[{pool: noise-wesnoth}]",
+            "data.engine.examples_per_epoch=8",
+            "data.engine.room.bank=2", f"data.engine.room.cache_dir={root / 'rooms'}"]
+
+
+@pytest.fixture(scope="module")
+def pools(tmp_path_factory):
+    return make_pools(tmp_path_factory.mktemp("pools"))
 
 
 def _spec(pools, tmp_path, **sections) -> EngineSpec:
@@ -202,3 +230,20 @@ def test_envelope_warps_keep_length_and_move_formants():
     assert peak_hz(warp_envelope(vowel, lambda f: f / 1.2)) == pytest.approx(1200, abs=70)
     assert peak_hz(warp_envelope(vowel, lambda f: f / 0.85)) == pytest.approx(850, abs=70)
     assert warp_envelope(vowel, vtlp_source(1.1)).shape == vowel.shape
+
+
+@pytest.mark.slow
+def test_denoise_recipe_trains_on_the_engine_and_validates_on_real_pairs(tmp_path):
+    from centaurus.tasks.denoise import RealPairs
+    from centaurus.training import load_recipe, train
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "denoise" / "engine.yaml",
+                         [*engine_overrides(tmp_path), "data.segment_samples=8192", "trainer.batch_size=2",
+                          "trainer.num_workers=0", "trainer.epochs=1", f"trainer.out_dir={tmp_path / 'run'}"])
+    task = recipe.build_task()
+    noisy, target = task.dataset("train", train=True)[(0, 1)]
+    assert noisy.shape == target.shape == (8192,) and not torch.equal(noisy, target)
+    assert len(task.dataset("valid", train=False)) == 3
+    result = train(recipe, device="cpu", progress=False)  # 4 steps, then validation on the real pairs
+    assert result.steps == 4 and len(result.valid_log) == 1 and result.valid_log[0]["examples"] == 3
+    with pytest.raises(DatasetError, match="no denoise/pairs.csv"):
+        RealPairs(tmp_path / "pools")

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from centaurus.training import load_model, load_recipe, train
+from tests.data.test_mixing import engine_overrides
 from tests.recipes.test_recipes import RECIPES
 from tests.training.corpora import make_asr, make_denoise, make_kws
 
@@ -29,6 +30,8 @@ def test_recipe_trains_two_steps(path, corpora, tmp_path):
     if task == "denoise":
         overrides.append("data.valid_count=2")
     recipe = load_recipe(path)
+    if task == "denoise" and recipe.data.engine is not None:  # tiny pools and real validation pairs instead
+        overrides += engine_overrides(tmp_path)
     if recipe.augment.noise_dir:
         overrides.append(f"augment.noise_dir={root / '_background_noise_'}")
     recipe = load_recipe(path, overrides)
