@@ -421,9 +421,10 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
     for marker, (name, groups) in zip("os^Dv<>p", results["sets"].items()):
         t = groups["all"]
+        ax.scatter([], [], marker=marker, color="grey", label=f"set {name} ({t['pairs']} pairs)")
         for i, who in enumerate(results["systems"]):
             x, y = results["cost"][who]["rtf"], t[who]["pesq_wb"] - t["noisy"]["pesq_wb"]
             ax.scatter(x, y, marker=marker, color=f"C{i}", label=who if marker == "o" else None)
@@ -431,7 +432,7 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("whole-process real-time factor, one core (log)")
     ax.set_ylabel("ΔPESQ-WB over the noisy input")
-    ax.set_title("Denoisers: quality gain against cost (marker: data set)", fontsize=9)
+    ax.set_title("Denoisers: quality gain against cost (colour: system, marker: set)", fontsize=9)
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -506,12 +507,12 @@ def benchmark(args) -> None:
     scores = {who: flat[k * len(pairs):(k + 1) * len(pairs)] for k, who in enumerate(signals)}
     systems = list(specs)
     engines = {who: cost[who]["engine"] for who in systems if cost[who]["engine"]}
-    notes = [f"every system in its own process pinned to core {args.core}, one thread; RTF = process wall time "
-             "(start-up, load, I/O, resampling, compute) / audio seconds; compute RTF counts the denoising calls only",
-             "scored at 16 kHz; RNNoise and DeepFilterNet run at 48 kHz: input resampled 16k -> 48k, output "
-             "48k -> 16k (soxr, inside their timed process)",
-             "p50/p99: one call on one frame (RNNoise and DeepFilterNet 10 ms at 48 kHz, Centaurus 16 ms chunks); "
-             "noisereduce is offline (whole file)",
+    notes = [(f"every system in its own process pinned to core {args.core}, one thread; RTF = process wall time "
+              "(start-up, load, I/O, resampling, compute) / audio seconds; compute RTF counts the denoising calls only"),
+             ("scored at 16 kHz; RNNoise and DeepFilterNet run at 48 kHz: input resampled 16k -> 48k, output "
+              "48k -> 16k (soxr, inside their timed process)"),
+             ("p50/p99: one call on one frame (RNNoise and DeepFilterNet 10 ms at 48 kHz, Centaurus 16 ms chunks); "
+              "noisereduce is offline (whole file)"),
              "Centaurus engines: " + ", ".join(f"{w}: {e}" for w, e in engines.items()),
              "data: " + ", ".join(str(d) for d in args.data),
              "DNSMOS: " + ("skipped (--no-dnsmos)" if args.no_dnsmos else "speechmos, non-personalised")]
