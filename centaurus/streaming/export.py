@@ -5,6 +5,7 @@ states travel as (real, imaginary) pairs, since ONNX has no complex type, and th
 real-arithmetic chunk plan. T must be a multiple of the model's down-sampling factor, so that no pooling
 window is ever pending and every state has a fixed shape.
 """
+import json
 from pathlib import Path
 
 import torch
@@ -64,18 +65,52 @@ def step_graph(model: StreamingModule, *, chunk_samples: int, in_channels: int =
     return _StepGraph(model, spec, shapes).eval()  # the exporter restores this mode on the model after
 
 
+def _shared_constants(proto) -> None:
+    """One copy of each constant tensor: a graph that calls a module several times (the keyword spotter's
+    window, in pieces) is traced with that module's cached chunk plans once per call."""
+    import hashlib
+    first: dict[bytes, str] = {}
+    renamed: dict[str, str] = {}
+    kept = []
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            key = hashlib.sha256(node.attribute[0].t.SerializeToString(deterministic=True).replace(
+                node.attribute[0].t.name.encode(), b"")).digest()
+            if key in first:
+                renamed[node.output[0]] = first[key]
+                continue
+            first[key] = node.output[0]
+        kept.append(node)
+    for node in kept:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+    del proto.graph.node[:]
+    proto.graph.node.extend(kept)
+
+
 def _add_metadata(path: Path, **values) -> None:
-    """Record what a runtime needs beyond the graph (rate, look-ahead) in the model's metadata."""
+    """Record what a runtime needs beyond the graph (rate, look-ahead) in the model's metadata, and keep one
+    copy of each constant."""
     import onnx
     proto = onnx.load(str(path))
+    _shared_constants(proto)
     for key, value in values.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     onnx.save(proto, str(path))
 
 
+def _front_frames(model: StreamingModule) -> dict:
+    """How a model with a log-mel front end frames audio (window and hop in samples; a raw-waveform model's
+    frames are its samples), and the samples its first front-end state holds between chunks."""
+    from ..tasks.frontend import LogMel
+    front = model.layers[0] if hasattr(model, "layers") else None
+    if isinstance(front, LogMel):
+        return {"window_samples": front.n_fft, "hop_samples": front.hop}
+    return {"window_samples": 1, "hop_samples": 1}
+
+
 def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int, in_channels: int = 1,
-                opset: int = 17) -> _StepGraph:
+                opset: int = 17, **metadata) -> _StepGraph:
     """Write the streaming step of `model` to `path` (ONNX). Inputs: `audio` (1, C, T) then `state_i`;
     outputs: `output` then `state_i_out`; metadata: `sample_rate`, `chunk_samples`, `latency_samples`,
     `delay_samples` and, where the model declares its down-sampling factor, `frame_samples`.
@@ -92,6 +127,83 @@ def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int,
     _add_metadata(tmp, sample_rate=SAMPLE_RATE, chunk_samples=chunk_samples,
                   latency_samples=int(getattr(model, "latency_samples", 0)),
                   delay_samples=int(getattr(model, "delay_samples", 0)),
-                  **({"frame_samples": model.downsample_factor} if hasattr(model, "downsample_factor") else {}))
+                  **({"frame_samples": model.downsample_factor} if hasattr(model, "downsample_factor") else {}),
+                  **metadata)
+    tmp.replace(path)
+    return graph
+
+
+def export_ctc(model: StreamingModule, path: str | Path, *, tokenizer_config: dict, chunk_samples: int = 640,
+               opset: int = 17) -> _StepGraph:
+    """Write the acoustic step of a CTC model (`ASRTask.build_model`): audio chunk → per-frame log-probs
+    (1, frames, vocab). Decoding stays outside the graph (`OnnxTranscriber`). The metadata add the tokenizer
+    and how frames fall on the audio; with a log-mel front end, `prime_samples` says how many leading samples
+    of a stream go straight into the front end's pending window (state_0), so that every chunk then completes
+    whole output frames and the stream matches the torch one frame for frame."""
+    framing = _front_frames(model)
+    encoder = model.layers[-1]
+    ratio = encoder.downsample_factor
+    frame_samples = framing["hop_samples"] * ratio
+    if chunk_samples % frame_samples:
+        raise CentaurusError(f"chunk of {chunk_samples} samples: a CTC step needs a multiple of its output frame "
+                             f"({frame_samples} samples)")
+    prime = 0
+    if framing["window_samples"] > 1:  # the log-mel front end's pending samples are the first state leaf
+        graph = step_graph(model, chunk_samples=chunk_samples)
+        prime = int(graph.shapes[0][-1]) if graph.live[:1] == [0] else 0
+    return export_onnx(model, path, chunk_samples=chunk_samples, opset=opset, task="asr",
+                       tokenizer=json.dumps(tokenizer_config), frame_ratio=ratio, prime_samples=prime, **framing)
+
+
+class _WindowGraph(torch.nn.Module):
+    """forward(hop, *front_state, window) → (posterior, *front_state', window'): the front end over one hop
+    of audio, its frames appended to the last window's, and the classifier on the newest `window` frames
+    from a zero state, as `KeywordSpotter` does in its 'window' context. The classifier streams over the
+    window from its initial state in pieces of its down-sampling factor (the small real-arithmetic plans:
+    its full-sequence path has complex ops ONNX lacks); the last piece's running-mean logits are the
+    one-shot logits (frames past the last whole group make no output in either)."""
+
+    def __init__(self, front: _StepGraph, classifier: StreamingModule, frames: int, piece: int):
+        super().__init__()
+        self.front, self.classifier, self.frames, self.piece = front, classifier, frames, piece
+        leaves, self.spec = flatten_state(classifier.init_state(1))
+        self.shapes = [None if leaf is None else leaf.shape for leaf in leaves]
+
+    def forward(self, hop, *args):
+        *state, window = args
+        new_frames, *state = self.front(hop, *state)
+        window = torch.cat([window, new_frames], -1)[..., -self.frames:]
+        start = [None if shape is None else window.new_zeros(shape) for shape in self.shapes]
+        carried, piece = unflatten_state(start, self.spec, complex_leaves=False), self.piece
+        for first in range(0, self.frames - self.frames % piece, piece):  # a partial group makes no output
+            logits, carried = self.classifier(window[..., first:first + piece], carried)
+        return (logits.softmax(-1), *state, window)
+
+
+def export_kws_window(model: StreamingModule, path: str | Path, *, classes: list[str], window_s: float = 1.0,
+                      hop_s: float = 0.1, opset: int = 17) -> _WindowGraph:
+    """Write the keyword spotter's 'window' step: every `hop_s` of audio, the posteriors of the last
+    `window_s`. Inputs `audio` (1, 1, hop), `state_i` (the front end's) and `window` (1, features, frames);
+    outputs `output` (1, classes), `state_i_out`, `window_out`. Metadata: classes, the hop and window."""
+    *front, classifier = model.layers
+    hop, window_samples = round(hop_s * SAMPLE_RATE), round(window_s * SAMPLE_RATE)
+    front_model = type(model)(*front)
+    front_graph = step_graph(front_model, chunk_samples=hop)
+    with torch.no_grad():
+        frames = front_model(torch.zeros(1, 1, window_samples), None)[0]
+    graph = _WindowGraph(front_graph, classifier, frames.shape[-1], classifier.downsample_factor).eval()
+    states = initial_state(front_graph)
+    names = [f"state_{i}" for i in range(len(states))]
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    inputs = (torch.zeros(1, 1, hop), *states, torch.zeros_like(frames))
+    with torch.no_grad():
+        graph(*inputs)  # builds the SSM layers' chunk plans eagerly, so the trace only reads them
+    with torch.no_grad(), pinned_caches(model):
+        torch.onnx.export(graph, inputs, str(tmp),
+                          dynamo=False, opset_version=opset, input_names=["audio", *names, "window"],
+                          output_names=["output", *[n + "_out" for n in names], "window_out"])
+    _add_metadata(tmp, sample_rate=SAMPLE_RATE, chunk_samples=hop, task="kws", context="window",
+                  window_samples=window_samples, classes=json.dumps(classes))
     tmp.replace(path)
     return graph

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.files import SAMPLE_RATE
-from ..errors import CentaurusError, CheckpointError
+from ..errors import CheckpointError
 from ..training.pretrained import resolve_checkpoint  # names → folders; imports no torch
 from .chunked import ChunkedStream
 
@@ -32,6 +32,20 @@ def step_path(model: str | Path, chunk_ms: float) -> Path:
     return path
 
 
+def open_session(path: str | Path, *, threads: int | None = None):
+    """An onnxruntime CPU session for `path`; a file it cannot load is a `CheckpointError`."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: its warnings are not the user's business
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a loadable ONNX model ({reason})") from None
+
+
 class OnnxStreamer(ChunkedStream):
     """Runs an exported step chunk by chunk on mono audio, carrying its state tensors.
 
@@ -41,19 +55,7 @@ class OnnxStreamer(ChunkedStream):
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise CentaurusError("the ONNX engine needs onnxruntime: pip install 'centaurus[export]'") from None
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: its warnings are not the user's business
-        if threads:
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"{path}: not a loadable ONNX model ({reason})") from None
+        self.session = open_session(path, threads=threads)
         audio, *states = self.session.get_inputs()
         if audio.name != "audio" or len(audio.shape) != 3 or not isinstance(audio.shape[-1], int):
             raise CheckpointError(f"{path}: not a Centaurus streaming step (no fixed-size 'audio' input)")
@@ -64,21 +66,51 @@ class OnnxStreamer(ChunkedStream):
         self.lookahead_samples = int(meta.get("latency_samples", 0))
         self.delay_samples = int(meta.get("delay_samples", 0))
         self.frame_samples = int(meta["frame_samples"]) if "frame_samples" in meta else None
+        self.metadata = dict(meta)
         self._state_names = [s.name for s in states]
         self._state_shapes = [s.shape for s in states]
+        self._prime = int(meta.get("prime_samples", 0))
+        if "frame_ratio" in meta:  # frame outputs: (window, hop) front-end frames, `frame_ratio` per output
+            self._framing = tuple(int(meta[k]) for k in ("window_samples", "hop_samples", "frame_ratio"))
         self.reset()
 
     def _reset_state(self) -> None:
         self._state = [np.zeros(shape, dtype=np.float32) for shape in self._state_shapes]
+        self._primer = np.zeros(0, dtype=np.float32)
+        self._frames_out = 0
+
+    def push(self, samples) -> list:
+        """As `ChunkedStream.push`; a step with `prime_samples` first takes that many samples of the stream
+        as its front end's pending window (state_0), as the torch stream holds them after its first chunk."""
+        samples = self._mono(samples)
+        if self._primer.shape[0] < self._prime:
+            take = samples[: self._prime - self._primer.shape[0]]
+            self._primer, samples = np.concatenate([self._primer, take]), samples[take.shape[0]:]
+            self._samples += take.shape[0]
+            if self._primer.shape[0] == self._prime:
+                self._state[0] = self._primer.reshape(self._state_shapes[0])
+        return super().push(samples)
+
+    def flush(self) -> list:
+        if self._primer.shape[0] < self._prime:  # too short for a single front-end frame
+            return []
+        return super().flush()
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         """(T,) → (1, T), the state carried to the next chunk."""
         feeds = {"audio": chunk[None, None], **dict(zip(self._state_names, self._state))}
         output, *self._state = self._timed(self.session.run, None, feeds)
+        self._frames_out += output.shape[1]
         return output[0]
 
     def _run_last(self, chunk: np.ndarray) -> np.ndarray:
-        """The step's size is fixed, so the last chunk is padded with zeros and its output cut back; the model
-        is causal, so the padding cannot change the samples kept."""
+        """The step's size is fixed, so the last chunk is padded with zeros and its output cut back to what
+        the stream's own samples complete; the model is causal, so the padding cannot change what is kept."""
         padded = np.concatenate([chunk, np.zeros(self.chunk_samples - chunk.shape[0], dtype=np.float32)])
-        return self._run(padded)[..., :chunk.shape[0]]
+        emitted = self._frames_out
+        output = self._run(padded)
+        if not hasattr(self, "_framing"):
+            return output[..., :chunk.shape[0]]
+        window, hop, ratio = self._framing
+        frames = (self._samples - window) // hop + 1 if self._samples >= window else 0
+        return output[: max(0, frames // ratio - emitted)]
