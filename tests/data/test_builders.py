@@ -67,8 +67,10 @@ def test_mix_at_snr_uses_active_speech():
     assert snr == pytest.approx(5.0, abs=0.05)
 
 
-def test_missing_tool_names_the_apt_line():
-    with pytest.raises(ToolMissing, match=r"install with: sudo apt-get install -y pkg-a pkg-b$"):
+def test_missing_tool_names_the_apt_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get: nothing can be installed here
+    with pytest.raises(ToolMissing, match=r"^missing no-such-tool-xyz, /no/such/file; install with: sudo apt-get "
+                                          r"install -y pkg-a pkg-b$"):
         require({"no-such-tool-xyz": "pkg-b", "/no/such/file": "pkg-a"})
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -41,13 +43,47 @@ class ToolMissing(DatasetError):
     """A builder needs a program or data package that is not installed; the message has the install line."""
 
 
+def _missing(tools: dict[str, str]) -> dict[str, str]:
+    return {name: pkg for name, pkg in tools.items()
+            if not (Path(name).exists() if name.startswith("/") else shutil.which(name))}
+
+
+def _apt(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["apt-get", *args], capture_output=True, text=True, check=False,
+                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def _apt_install(packages: list[str]) -> str | None:
+    """Install `packages`; None when done, else apt-get's last line of complaint."""
+    install = ("install", "-y", "-qq", "--no-install-recommends", *packages)
+    proc = _apt(*install)
+    if proc.returncode != 0:  # stale or absent package lists: refresh them once
+        proc = _apt("update", "-qq")
+        if proc.returncode == 0:
+            proc = _apt(*install)
+    if proc.returncode == 0:
+        return None
+    lines = (proc.stderr or proc.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {proc.returncode}"
+
+
 def require(tools: dict[str, str]) -> None:
-    """Raise `ToolMissing` naming every missing executable/path and the exact apt-get line that installs them."""
-    missing = {name: pkg for name, pkg in tools.items()
-               if not (Path(name).exists() if name.startswith("/") else shutil.which(name))}
-    if missing:
-        pkgs = " ".join(sorted(set(missing.values())))
-        raise ToolMissing(f"missing {', '.join(missing)}; install with: sudo apt-get install -y {pkgs}")
+    """Make sure every executable/path in `tools` (-> its Debian package) is there. As root with apt-get, the
+    missing packages are installed; otherwise, or if that fails, raise `ToolMissing` with the exact install line."""
+    missing = _missing(tools)
+    if not missing:
+        return
+    pkgs = sorted(set(missing.values()))
+    why = ""
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"installing system packages: {' '.join(pkgs)}", file=sys.stderr, flush=True)
+        failure = _apt_install(pkgs)
+        missing = _missing(tools)
+        if not missing:
+            return
+        why = f" (apt-get could not install them: {failure or 'installed, still missing'})"
+    pkgs = " ".join(sorted(set(missing.values())))
+    raise ToolMissing(f"missing {', '.join(missing)}{why}; install with: sudo apt-get install -y {pkgs}")
 
 
 @dataclass(frozen=True)
