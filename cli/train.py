@@ -37,8 +37,12 @@ def train(recipe: Path = typer.Argument(..., help="YAML recipe, e.g. recipes/kws
              *(["--seed", str(seed)] if seed is not None else []), *(["--device", device] if device != "auto" else []),
              "--resume", "--out", str(result.out_dir)]
     if result.stop_reason in ("SIGINT", "SIGTERM"):
-        typer.echo(f"interrupted at step {result.steps}; checkpoint saved; resume with: {shlex.join(again)}", err=True)
+        if result.main:
+            typer.echo(f"interrupted at step {result.steps}; checkpoint saved; resume with: {shlex.join(again)}",
+                       err=True)
         raise SystemExit(128 + getattr(signal, result.stop_reason))
+    if not result.main:
+        return
     peak = max((row["peak_mb"] for row in result.train_log), default=0.0)
     typer.echo(f"trained {result.steps} of {result.total_steps} steps (peak memory {peak:.0f} MB)")
     if result.stop_reason == "max_minutes":

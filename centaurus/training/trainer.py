@@ -59,6 +59,7 @@ class RunResult:
     best_step: int | None = None
     total_steps: int = 0  # the schedule's length: epochs x steps per epoch, or max_steps if fewer
     stop_reason: str | None = None  # a `STOPS` value; None when the run reached total_steps
+    main: bool = True  # the main process, which validates and saves (under DDP the others know no best)
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -517,7 +518,7 @@ def _fit(run: _Run, *, resume: bool, stop_after: int | None, progress: bool) -> 
     return RunResult(run.out_dir, run.step, reason is not None, run.best, best if best.exists() else None,
                      last if last.exists() else None, run.train_log, run.valid_log, metric=run.task.metric,
                      best_step=int(run.best_name.removeprefix("step-")) if run.best_name else None,
-                     total_steps=run.total, stop_reason=reason)
+                     total_steps=run.total, stop_reason=reason, main=main)
 
 
 def _validate(run: _Run, bar, job, valid_csv, board) -> None:
