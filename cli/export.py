@@ -8,8 +8,10 @@ from centaurus.audio import SAMPLE_RATE
 
 def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),
            onnx: Path = typer.Option(..., "--onnx", help="Where to write the ONNX model."),
-           chunk_ms: float = typer.Option(40.0, help="Fixed chunk length in ms (a multiple of the model's "
-                                                     "down-sampling)."),
+           chunk_ms: float | None = typer.Option(None, help="Fixed chunk length in ms (a multiple of the model's "
+                                                            "down-sampling). Default: what the command that "
+                                                            "streams the model uses: 16 for a denoiser (as "
+                                                            "`denoise`), 40 for a keyword spotter or recogniser."),
            force: bool = typer.Option(False, help="Overwrite an existing OUT.onnx.")) -> None:
     """Export the streaming step: inputs `audio` (1, 1, T) and `state_i`, outputs `output` and `state_i_out`."""
     from centaurus.errors import CentaurusError
@@ -17,7 +19,9 @@ def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. 
     from centaurus.training import load_model
     if onnx.exists() and not force:
         raise CentaurusError(f"{onnx}: exists; pass --force to overwrite it")
-    _, _, model, _ = load_model(checkpoint)
+    _, task, model, _ = load_model(checkpoint)
+    if chunk_ms is None:  # the defaults of `denoise`, and of `kws` and `transcribe`
+        chunk_ms = 16.0 if task.name == "denoise" else 40.0
     chunk = round(chunk_ms * SAMPLE_RATE / 1000)
     graph = export_onnx(model, onnx, chunk_samples=chunk)
     typer.echo(f"wrote {onnx}: chunks of {chunk} samples ({chunk_ms:g} ms), {len(graph.live)} state tensors")

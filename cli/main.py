@@ -16,8 +16,25 @@ from centaurus_cli.transcribe import transcribe
 
 from centaurus.errors import CentaurusError
 
+# Plain help (rich_markup_mode None): typer's rich panels print every flag, --help too, as `--flag <bool>`.
+HELP = {"rich_markup_mode": None, "context_settings": {"help_option_names": ["-h", "--help"]}}
 app = typer.Typer(help="Centaurus: real-time audio with deep state-space models.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=False, **HELP)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from centaurus import __version__
+        typer.echo(f"centaurus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """Centaurus: real-time audio with deep state-space models."""
+
+
 app.add_typer(data_app, name="data")
 app.add_typer(kws_app, name="kws")
 app.command()(demo)

@@ -111,3 +111,53 @@ def test_an_unexpected_folder_in_a_speech_commands_root_points_to_the_folders_ta
     with pytest.raises(DatasetError, match="unexpected folder 'hello' \\(for words of your own, set data.task: "
                                            "folders\\)"):
         SpeechCommands(tmp_path, split="train", task="35")
+
+
+def test_version_and_short_help_everywhere():
+    from centaurus import __version__
+    done = _cli("--version")
+    assert done.returncode == 0 and done.stdout == f"centaurus {__version__}\n", done.stderr
+    for command in ([], ["kws"], ["kws", "detect"], ["data", "kws"], ["denoise"]):
+        shown = _cli(*command, "-h")
+        assert shown.returncode == 0 and "-h, --help" in shown.stdout, (command, shown.stderr)
+    flags = _cli("denoise", "-h").stdout
+    assert "--mic " in flags and "--force / --no-force" in flags and "<bool>" not in flags, flags
+
+
+def test_no_command_shows_a_flag_as_taking_a_bool():
+    from centaurus_cli.main import app
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    def paths(group, prefix=()):
+        for name, command in getattr(group, "commands", {}).items():
+            yield (*prefix, name)
+            yield from paths(command, (*prefix, name))
+
+    every = list(paths(get_command(app)))
+    assert ("kws", "listen") in every and ("eval",) in every
+    for path in every:
+        shown = CliRunner().invoke(app, [*path, "--help"], terminal_width=200).output
+        assert "<bool>" not in shown and "-h, --help" in shown, (path, shown)
+
+
+def test_info_names_the_split_of_its_metrics():
+    done = _cli("info", "kws-offline")
+    assert done.returncode == 0, done.stderr
+    assert "metrics on the valid split at step " in done.stdout and '"accuracy": ' in done.stdout
+
+
+def test_export_streams_a_denoiser_in_16_ms_chunks_by_default(tmp_path):
+    from centaurus.training import load_recipe
+    from centaurus.training.checkpoint import FORMAT, VERSION, write_checkpoint
+    from tests.tasks.test_tasks_learn import MASKER
+    recipe = load_recipe(os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "denoise", "offline.yaml"),
+                         [f"model={json.dumps(MASKER)}"])
+    task = recipe.build_task()
+    config = {"format": FORMAT, "version": VERSION, "task": task.name, "model_config": task.model_config(),
+              "recipe": recipe.model_dump(mode="json")}
+    folder = write_checkpoint(tmp_path, "untrained", weights=task.build_model().state_dict(), config=config,
+                              state={}, state_json={})
+    done = _cli("export", folder, "--onnx", tmp_path / "step.onnx")
+    assert done.returncode == 0, done.stderr
+    assert "chunks of 256 samples (16 ms)" in done.stdout, done.stdout
