@@ -207,3 +207,25 @@ def export_kws_window(model: StreamingModule, path: str | Path, *, classes: list
                   window_samples=window_samples, classes=json.dumps(classes))
     tmp.replace(path)
     return graph
+
+
+def export_steps(checkpoint: str | Path, *, force: bool = True) -> list[Path]:
+    """Write the ONNX steps that the inference commands run by default into a checkpoint folder, beside its
+    weights: a denoiser's 16 ms step (`denoise`), a keyword spotter's window step (`kws`), a recogniser's
+    40 ms acoustic step (`transcribe`). Returns the files written; with `force` False, existing ones stay."""
+    from ..training import load_model
+    from .onnx_step import STEP_NAME
+    from .spotting import WINDOW_STEP
+    folder = Path(checkpoint)
+    _, task, model, _ = load_model(folder)
+    names = {"kws": WINDOW_STEP, "asr": STEP_NAME.format(chunk_ms=40)}
+    path = folder / names.get(task.name, STEP_NAME.format(chunk_ms=16))
+    if path.exists() and not force:
+        return []
+    if task.name == "kws":
+        export_kws_window(model, path, classes=list(task.classes))
+    elif task.name == "asr":
+        export_ctc(model, path, tokenizer_config=task.tokenizer.config(), chunk_samples=round(0.04 * SAMPLE_RATE))
+    else:
+        export_onnx(model, path, chunk_samples=round(0.016 * SAMPLE_RATE))
+    return [path]

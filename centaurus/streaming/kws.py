@@ -13,22 +13,12 @@ Two ways to get a posterior every hop:
 Posteriors are averaged over `smooth_s`, and a keyword fires when its smoothed probability reaches
 `threshold`, at most once per `refractory_s`. Detections do not depend on how the audio is chunked.
 """
-from dataclasses import dataclass
-
 import torch
 
 from ..layers import StreamingSequential
 from ..models import CentaurusClassifier
 from .engine import Streamer
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A keyword heard at `time_s` seconds (the end of the frame that fired), with its smoothed probability."""
-
-    time_s: float
-    keyword: str
-    confidence: float
+from .spotting import Decisions, Detection, active_classes
 
 
 class KeywordSpotter:
@@ -49,12 +39,9 @@ class KeywordSpotter:
         *front, classifier = model.layers
         if not isinstance(classifier, CentaurusClassifier):
             raise ValueError("expected a model ending in a CentaurusClassifier")
-        words = [c for c in classes if not c.startswith("_")]
-        unknown = sorted(set(keywords or words) - set(words))
-        if unknown:
-            raise ValueError(f"not keywords of this model: {', '.join(unknown)} (it knows {', '.join(words)})")
-        self.classes, self.threshold, self.refractory_s = list(classes), threshold, refractory_s
-        self.active = torch.tensor([c in (keywords or words) for c in classes])
+        self.classes = list(classes)
+        active = active_classes(self.classes, keywords)
+        self.active = torch.from_numpy(active)
         self.device = torch.device(device)
         self.head = classifier.head.to(device).eval()
         self.context, self.model, self.sample_rate = context, model.to(device).eval(), sample_rate
@@ -65,7 +52,8 @@ class KeywordSpotter:
         self.hop = max(1, round(hop_s * sample_rate))
         if context == "window" and self.hop % frame_hop:
             raise ValueError(f"hop_s must be a whole number of front-end frames ({frame_hop} samples)")
-        self.smooth = max(1, round(smooth_s / self.frame_s))
+        self.decisions = Decisions(self.classes, active, threshold=threshold, refractory_s=refractory_s,
+                                   smooth=max(1, round(smooth_s / self.frame_s)))
         self.streamer = (Streamer(StreamingSequential(*front, classifier.backbone), sample_rate=sample_rate,
                                   chunk_ms=chunk_ms, device=device) if context == "stream" else None)
         self.classifier, self.front = classifier, StreamingSequential(*front)
@@ -79,9 +67,8 @@ class KeywordSpotter:
         if self.streamer is not None:
             self.streamer.reset()
         self._features = torch.zeros(0, self.head[0].in_features)    # last `window` frames (F, C)
-        self._posteriors = torch.zeros(0, len(self.classes))          # last `smooth` posteriors
+        self.decisions.reset()
         self._frames = 0
-        self._last_fire = -float("inf")
         self._unframed = torch.zeros(0)                               # samples since the last hop boundary
         self._hops = 0
         self._front_state = self._window = None
@@ -143,10 +130,4 @@ class KeywordSpotter:
         return self._decide(posterior.cpu(), self._frames * self.frame_s)
 
     def _decide(self, posterior: torch.Tensor, now: float) -> Detection | None:
-        """Smooth the (1, classes) posterior with the last few and fire if it clears the bars."""
-        self._posteriors = torch.cat([self._posteriors, posterior])[-self.smooth:]
-        prob, index = (self._posteriors.mean(0) * self.active).max(-1)
-        if prob < self.threshold or now - self._last_fire < self.refractory_s:
-            return None
-        self._last_fire = now
-        return Detection(now, self.classes[int(index)], float(prob))
+        return self.decisions(posterior.float().numpy(), now)
