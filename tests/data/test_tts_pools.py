@@ -1,5 +1,6 @@
 """TTS speech pools from the engines installed here: 16 kHz clips, manifest rows, incremental rebuilds, and one
 line with the install command when an engine is missing."""
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,17 @@ def test_a_silent_clip_is_skipped_and_named(tmp_path):
     info = _build_or_skip("mbrola", tmp_path, ["off", "yes"], "us3")  # mbrola-us3 has no diphones for "off"
     assert info["clips"] == 1 and info["last_run"]["silent_skipped"] == ["us3: 'off'"]
     assert [r.text for r in read_manifest(tmp_path)] == ["yes"]
+
+
+def test_centaurus_data_pools_builds_a_tts_pool_from_its_cache(tmp_path):
+    from centaurus.data.pools.build import build_pool
+    from centaurus.data.pools.convert import BuildContext
+    try:
+        summary = build_pool("tts-pico", tmp_path, BuildContext(pools_dir=tmp_path))
+    except ToolMissing as err:
+        pytest.skip(f"pico not installed: {err}")
+    assert (summary.groups, summary.clips) == (2, 2 * 45)  # 35 words + 10 sentences, en-US and en-GB
+    rows = read_manifest(tmp_path / "tts-pico")
+    assert {r.group for r in rows} == {"pico-en-US", "pico-en-GB"}
+    assert json.loads((tmp_path / "tts-pico" / "info.json").read_text())["voices"] == 2
+    assert (tmp_path / ".tts-cache" / "pico" / rows[0].path).samefile(tmp_path / "tts-pico" / rows[0].path)
