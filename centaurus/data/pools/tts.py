@@ -270,7 +270,7 @@ def build_tts_pool(engine: str, out_dir: str | Path, texts: Sequence[str], *, vo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = {c.path: c for c in (read_manifest(out) if (out / MANIFEST).is_file() else []) if (out / c.path).is_file()}
-    total = len(chosen) * len(texts)
+    total = sum(not (out / clip_path(engine, v, t)).is_file() for v, _ in chosen for t in texts)  # to make
     silent: list[str] = []
     made, audio_s, start, last_write, cpu0 = 0, 0.0, time.perf_counter(), time.perf_counter(), time.process_time()
 
