@@ -7,7 +7,7 @@ import typer
 from centaurus_cli.live import live_blocks
 
 if TYPE_CHECKING:
-    from centaurus.streaming import Detection, KeywordSpotter
+    from centaurus.streaming import Detection, KeywordSpotter, OnnxKeywordSpotter
 
 kws_app = typer.Typer(help="Keyword spotting on recordings and live input.", no_args_is_help=True)
 
@@ -21,17 +21,35 @@ CONTEXT = typer.Option("window", help="'window': each posterior from a zero stat
                                       "'stream': carried state (stream-trained models).")
 CHUNK_MS = typer.Option(40.0, help="Streaming chunk length in milliseconds.")
 DEVICE = typer.Option("cpu", help="cpu, cuda or auto.")
+ENGINE = typer.Option("auto", help="onnx: the model's exported window step in onnxruntime, without torch (CPU, "
+                                   "--context window); torch; or auto: onnx where the model has that step, the "
+                                   "device is the CPU and the context 'window', else torch.")
 
 
 def _spotter(model: str, keywords: str | None, threshold: float, refractory: float, context: str,
-             chunk_ms: float, device: str) -> "KeywordSpotter":
-    """The `KeywordSpotter` for a model name or folder; a bad keyword or context is a bad parameter."""
-    from centaurus.streaming import KeywordSpotter
-    from centaurus.training import load_model, resolve_checkpoint, resolve_device
-    target = resolve_device(device)
-    _, task, network, _ = load_model(resolve_checkpoint(model))
+             chunk_ms: float, device: str, engine: str = "auto") -> "KeywordSpotter | OnnxKeywordSpotter":
+    """The spotter for a model name, folder or window step, on the engine asked for (torch is imported only
+    for the torch engine); a bad keyword or context is a bad parameter."""
+    from centaurus.errors import CentaurusError
+    from centaurus.streaming.spotting import window_step_path
+    if engine not in ("auto", "torch", "onnx"):
+        raise CentaurusError(f"--engine {engine}: use auto, torch or onnx")
+    step = window_step_path(model) if engine != "torch" else None
+    if engine == "auto":
+        engine = "onnx" if step is not None and device == "cpu" and context == "window" else "torch"
     wanted = [k.strip() for k in keywords.split(",")] if keywords else None
     try:
+        if engine == "onnx":
+            if device != "cpu" or context != "window":
+                raise CentaurusError("the onnx engine runs the 'window' context on the CPU")
+            if step is None:
+                raise CentaurusError(f"{model}: no ONNX window step; make one with `centaurus export {model}`")
+            from centaurus.streaming.spotting import OnnxKeywordSpotter
+            return OnnxKeywordSpotter(step, keywords=wanted, threshold=threshold, refractory_s=refractory)
+        from centaurus.streaming import KeywordSpotter
+        from centaurus.training import load_model, resolve_checkpoint, resolve_device
+        target = resolve_device(device)
+        _, task, network, _ = load_model(resolve_checkpoint(model))
         return KeywordSpotter(network, task.classes, keywords=wanted, threshold=threshold, refractory_s=refractory,
                               context=context, chunk_ms=chunk_ms, device=target)
     except ValueError as err:
@@ -48,12 +66,12 @@ class _Detector:
         return {"options": self.options, "spotter": None}
 
     def __call__(self, path: Path) -> "tuple[Path, list[Detection]]":
-        from centaurus.audio import SAMPLE_RATE, iter_blocks
+        from centaurus.audio import SAMPLE_RATE, iter_samples
         if self.spotter is None:
             self.spotter = _spotter(*self.options)
         self.spotter.reset()
         found = []
-        for block in iter_blocks(path, block_samples=10 * SAMPLE_RATE, sample_rate=SAMPLE_RATE):
+        for block in iter_samples(path, block_samples=10 * SAMPLE_RATE, sample_rate=SAMPLE_RATE):
             found += self.spotter.push(block)
         return path, found + self.spotter.flush()
 
@@ -61,7 +79,7 @@ class _Detector:
 @kws_app.command()
 def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
            refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS,
-           device: str = DEVICE,
+           device: str = DEVICE, engine: str = ENGINE,
            jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Files spotted at once, by worker "
                                                                            "processes of one thread each "
                                                                            "(default: every core).")) -> None:
@@ -70,7 +88,7 @@ def detect(files: list[Path] = FILES, model: str = MODEL, keywords: str | None =
     from contextlib import closing
 
     from centaurus.streaming.folders import default_jobs, one_thread_each, run_files
-    detector = _Detector(model, keywords, threshold, refractory, context, chunk_ms, device)
+    detector = _Detector(model, keywords, threshold, refractory, context, chunk_ms, device, engine)
     detector.spotter = _spotter(*detector.options)  # a bad model or keyword fails once, here
     if len(files) > 1:
         one_thread_each()
@@ -96,7 +114,7 @@ def _print_file(path: Path, found: "list[Detection]") -> None:
 @kws_app.command()
 def listen(model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float = THRESHOLD,
            refractory: float = REFRACTORY, context: str = CONTEXT, chunk_ms: float = CHUNK_MS,
-           device: str = DEVICE,
+           device: str = DEVICE, engine: str = ENGINE,
            input_device: int | None = typer.Option(None, help="Input device index (see --list-devices); "
                                                               "default: the system's default input."),
            seconds: float | None = typer.Option(None, min=0, help="Stop after this many seconds of audio "
@@ -112,7 +130,7 @@ def listen(model: str = MODEL, keywords: str | None = KEYWORDS, threshold: float
             typer.echo(f"{d.index:3d}{mark} {d.name}\t{d.channels} in\t{d.default_rate} Hz")
         return
     mic = Microphone(input_device, block_ms=chunk_ms)  # checks the device before the slower model load
-    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms, device)
+    spotter = _spotter(model, keywords, threshold, refractory, context, chunk_ms, device, engine)
     found = 0
     with mic, live_blocks(mic, seconds) as blocks:
         typer.echo(f"listening on {mic.device_name} ({mic.capture_rate} Hz, {mic.capture_channels} channel(s)); "

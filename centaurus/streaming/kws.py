@@ -75,11 +75,11 @@ class KeywordSpotter:
         if self.context == "window":
             self._advance(torch.zeros(self.window_samples))           # the stream is preceded by silence
 
-    def push(self, samples: torch.Tensor) -> list[Detection]:
-        """Feed mono samples (L,); returns the detections they complete."""
+    def push(self, samples) -> list[Detection]:
+        """Feed mono samples (L,), a tensor or an array; returns the detections they complete."""
         if self.context == "stream":
             return self._consume(self.streamer.push(samples))
-        return self._windows(samples.detach().float().cpu().reshape(-1))
+        return self._windows(torch.as_tensor(samples).detach().float().cpu().reshape(-1))
 
     def flush(self) -> list[Detection]:
         """End of the stream: the last partial chunk, or half a window of silence so a final word can centre."""

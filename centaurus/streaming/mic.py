@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import soxr
-import torch
 from typing_extensions import Self
 
 from ..errors import DeviceError
@@ -102,8 +101,8 @@ class Microphone:
         stream, self._stream = self._stream, None
         stream.close()  # ignores errors: a device that went away has nothing left to release
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        """Yield blocks until the caller stops; raises `DeviceError` once the device stops delivering audio."""
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield float32 mono blocks until the caller stops; raises `DeviceError` once the device stops delivering audio."""
         if self._stream is None:
             raise RuntimeError("iterate inside `with Microphone(...) as mic:`")
         waited = 0.0
@@ -124,7 +123,7 @@ class Microphone:
                 mono = self._resampler.resample_chunk(mono)
             if mono.size:
                 self._samples += mono.size
-                yield torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+                yield np.ascontiguousarray(mono, dtype=np.float32)
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
         """PortAudio's thread: copy the (frames, channels) block out of PortAudio's buffer, never block."""
