@@ -12,7 +12,7 @@ from centaurus_cli.live import live_blocks
 from centaurus.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
     from centaurus.streaming.transcribe import Transcriber
 
@@ -29,13 +29,13 @@ def _show_partial(text: str, *, tty: bool) -> None:
     typer.echo(CLEAR_LINE + (text if len(text) <= width else "…" + text[1 - width:]), nl=False)
 
 
-def _run(transcriber: "Transcriber", blocks: Iterable["torch.Tensor"], name: str, *, tty: bool) -> None:
+def _run(transcriber: "Transcriber", blocks: Iterable["np.ndarray"], name: str, *, tty: bool) -> None:
     """Push `blocks` through `transcriber`, showing changed partials, then print `name<TAB>final text`."""
     transcriber.reset()
     shown, unshown = "", 0  # samples pushed since the last partial line
     for block in blocks:
         text = transcriber.push(block)
-        unshown += block.numel()
+        unshown += len(block)
         if text != shown and (tty or unshown >= UPDATE_S * SAMPLE_RATE):
             _show_partial(text, tty=tty)
             shown, unshown = text, 0
@@ -60,13 +60,19 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
                lm_oov_penalty: float = typer.Option(2.0, min=0, help="Score taken from a word that leaves the "
                                                                    "LM's lexicon (0: no lexicon)."),
                chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
-               device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
+               device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+               engine: str = typer.Option("auto", help="onnx: the model's exported acoustic step for --chunk-ms in "
+                                                       "onnxruntime, without torch (CPU); torch; or auto: onnx "
+                                                       "where the model has that step and the device is the CPU, "
+                                                       "else torch.")) -> None:
     """Stream each file (or the microphone) through a CTC model, showing the partial transcript as audio arrives,
     then the final one."""
-    from centaurus.audio import audio_info, iter_blocks
+    from centaurus.audio import audio_info, iter_samples
+    from centaurus.errors import CentaurusError, CheckpointError
+    from centaurus.streaming.onnx_step import step_path
     from centaurus.streaming.transcribe import Transcriber
     from centaurus.tasks.lm import CharNgram, lm_scorer
-    from centaurus.training import load_model, resolve_checkpoint, resolve_device
+    from centaurus.training import resolve_checkpoint
     files = files or []
     if mic == bool(files):
         raise typer.BadParameter("give either FILE... or --mic")
@@ -74,18 +80,37 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
         raise typer.BadParameter("--seconds only applies to --mic")
     if lm not in (None, "none") and beam < 2:
         raise typer.BadParameter("--lm needs beam search: add --beam 8, say")
+    if engine not in ("auto", "torch", "onnx"):
+        raise CentaurusError(f"--engine {engine}: use auto, torch or onnx")
     for path in files:  # a bad file fails before any model is loaded or any text printed
         audio_info(path)
-    checkpoint = resolve_checkpoint(model)
+    step = None
+    if engine == "onnx" or (engine == "auto" and device == "cpu"):
+        try:
+            step = step_path(model, chunk_ms)
+        except CheckpointError:
+            if engine == "onnx":
+                raise
+    if step is not None and device != "cpu":
+        raise CentaurusError(f"--device {device}: the onnx engine runs on the CPU")
+    checkpoint = Path(model).parent if str(model).endswith(".onnx") else resolve_checkpoint(model)
     if lm is None and beam > 1 and (checkpoint / "lm.json").is_file():
         lm = str(checkpoint / "lm.json")
         typer.echo(f"beam search with the model's language model {lm} (--lm none turns it off)", err=True)
     language_model = CharNgram.load(lm) if lm not in (None, "none") else None
-    _, task, network, _ = load_model(checkpoint)
-    scorer = None if language_model is None else lm_scorer(language_model, task.tokenizer, weight=lm_weight,
-                                                           bonus=lm_bonus, oov_penalty=lm_oov_penalty)
-    transcriber = Transcriber(network, beam_width=beam, scorer=scorer, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
-                              device=resolve_device(device))
+    if step is not None:
+        from centaurus.streaming.onnx_step import OnnxStreamer
+        network = OnnxStreamer(step)
+        if "tokenizer" not in network.metadata:
+            raise CheckpointError(f"{step}: not a CTC acoustic step (no tokenizer in its metadata)")
+    else:
+        from centaurus.training import load_model, resolve_device
+        _, _, network, _ = load_model(checkpoint)
+    transcriber = Transcriber(network, beam_width=beam, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
+                              device="cpu" if step is not None else resolve_device(device))
+    if language_model is not None:
+        transcriber.scorer = lm_scorer(language_model, transcriber.tokenizer, weight=lm_weight, bonus=lm_bonus,
+                                       oov_penalty=lm_oov_penalty)
     tty = sys.stdout.isatty()
     if mic:
         from centaurus.streaming.mic import Microphone
@@ -93,5 +118,5 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
             typer.echo(f"listening on {source.device_name}; Ctrl-C stops", err=True)
             _run(transcriber, blocks, "mic", tty=tty)
     for path in files:
-        blocks = iter_blocks(path, block_samples=round(UPDATE_S * SAMPLE_RATE), sample_rate=SAMPLE_RATE)
+        blocks = iter_samples(path, block_samples=round(UPDATE_S * SAMPLE_RATE), sample_rate=SAMPLE_RATE)
         _run(transcriber, blocks, str(path), tty=tty)
