@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from centaurus.data.mixing import EngineSpec, MixingEngine, active_power, vtlp_source, warp_envelope
+from centaurus.data.mixing import Clip, ClipSet, EngineSpec, MixingEngine, active_power, vtlp_source, warp_envelope
 from centaurus.data.pools import PoolClip, read_manifest, write_manifest
 from centaurus.data.pools.split import split_of
 from centaurus.errors import DatasetError
@@ -247,3 +247,17 @@ def test_denoise_recipe_trains_on_the_engine_and_validates_on_real_pairs(tmp_pat
     assert result.steps == 4 and len(result.valid_log) == 1 and result.valid_log[0]["examples"] == 3
     with pytest.raises(DatasetError, match="no denoise/pairs.csv"):
         RealPairs(tmp_path / "pools")
+
+
+def test_caller_supplied_clips_carry_labels_and_text(pools, tmp_path):
+    """KWS and ASR pass their own clips: one clip per example (fill off), its label and text kept."""
+    folder = pools / "speech-hedgewars"
+    words = ClipSet("kws", 1.0, tuple(Clip(str(folder / f"Default_{i}.wav"), f"kws/{i}", "kws/Default", 3 * SR,
+                                           text=f"word {i}", label=i) for i in range(2)))
+    engine = MixingEngine(_spec(pools, tmp_path, fill=False), segment_samples=SR, seed=0, speech=[words])
+    seen = set()
+    for index in range(8):
+        ex = engine[(0, index)]
+        (clip_id,) = ex.speech_ids
+        seen.add((clip_id, ex.label, ex.text))
+    assert seen == {("kws/0", 0, "word 0"), ("kws/1", 1, "word 1")}
