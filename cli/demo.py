@@ -46,24 +46,60 @@ def _load(model: str, task_name: str):
     return task, network
 
 
-def _scores(clean, wav) -> tuple[str, str, str]:
-    """PESQ-WB ('n/a' where PESQ finds no speech), STOI and SI-SDR (dB) of a (L,) signal against `clean`."""
-    from centaurus.tasks.denoise import speech_scores
-    scores = speech_scores(clean, wav)
-    pesq_wb = f"{scores['pesq_wb']:.2f}" if "pesq_wb" in scores else "n/a"
-    return pesq_wb, f"{scores['stoi']:.2f}", f"{scores['si_sdr']:.1f}"
+def _step(model: str, name: str, engine: str, task_name: str) -> Path | None:
+    """The model's exported step `name` where the engine is ONNX (`auto`: where the model has one), else None.
+    A step made for another task is refused, as `_load` refuses such a model."""
+    from centaurus.errors import CheckpointError
+    from centaurus.training import resolve_checkpoint
+    if engine == "torch":
+        return None
+    path = resolve_checkpoint(model) / name
+    if not path.is_file():
+        if engine == "onnx":
+            raise CheckpointError(f"{path}: no such ONNX step; make it with `centaurus export {model}`")
+        return None
+    from centaurus.streaming.onnx_step import open_session
+    made_for = open_session(path).get_modelmeta().custom_metadata_map.get("task", task_name)
+    if made_for != task_name:
+        raise CheckpointError(f"{path}: is a '{made_for}' step, not '{task_name}'")
+    return path
 
 
-def denoise_step(model: str, samples: Path, out: Path, device: str = "cpu") -> Outcome:
+def _read(path: Path) -> np.ndarray:
+    """A whole recording as 16 kHz mono float32 (arrays: no torch)."""
+    from centaurus.audio import iter_samples
+    return np.concatenate([np.zeros(0, dtype=np.float32),
+                           *iter_samples(path, block_samples=10 * SAMPLE_RATE, sample_rate=SAMPLE_RATE)])
+
+
+def _scores(clean: np.ndarray, wav: np.ndarray) -> tuple[str, str, str]:
+    """PESQ-WB ('n/a' where PESQ finds no speech), STOI and SI-SDR (dB) of a (L,) signal against `clean`, in
+    NumPy (the denoising task's `speech_scores` computes SI-SDR with torch)."""
+    from pesq import PesqError, pesq
+    from pystoi import stoi
+    pesq_wb = pesq(SAMPLE_RATE, clean, wav, "wb", on_error=PesqError.RETURN_VALUES)
+    reference, estimate = clean - clean.mean(), wav - wav.mean()
+    target = (estimate @ reference) / (reference @ reference + 1e-8) * reference
+    eps = 1e-8
+    si_sdr = 10 * np.log10(max(target @ target, eps) / max((estimate - target) @ (estimate - target), eps))
+    return (f"{pesq_wb:.2f}" if pesq_wb >= -0.5 else "n/a", f"{stoi(clean, wav, SAMPLE_RATE, extended=False):.2f}",
+            f"{si_sdr:.1f}")
+
+
+def denoise_step(model: str, samples: Path, out: Path, device: str = "cpu", engine: str = "auto") -> Outcome:
     """Denoise noisy_speech.flac into OUT, plot noisy/enhanced/clean spectrograms and score both against clean."""
-    from centaurus.audio import load_audio
-    from centaurus.streaming import enhance_file
+    from centaurus.streaming.enhance import enhance_file, enhance_stream
     from centaurus.tasks.plots import plot_spectrograms
-    _, network = _load(model, "denoise")
     noisy, target = samples / "noisy_speech.flac", out / "noisy_speech.denoised.wav"
-    report = enhance_file(network, noisy, target, device=device, progress=False)
-    waves = {name: load_audio(path, sample_rate=SAMPLE_RATE).numpy()
-             for name, path in (("noisy", noisy), ("enhanced", target), ("clean", samples / "clean_speech.flac"))}
+    step = _step(model, "stream-16ms.onnx", engine, "denoise")
+    if step is not None:
+        from centaurus.streaming.onnx_step import OnnxStreamer
+        report = enhance_stream(OnnxStreamer(step), noisy, target, progress=False)
+    else:
+        _, network = _load(model, "denoise")
+        report = enhance_file(network, noisy, target, device=device, progress=False)
+    waves = {name: _read(path) for name, path in (("noisy", noisy), ("enhanced", target),
+                                                  ("clean", samples / "clean_speech.flac"))}
     with np.errstate(divide="ignore"):  # digital silence has no log power; matplotlib plots it at the floor anyway
         png = plot_spectrograms(waves, out / "spectrograms.png", sample_rate=SAMPLE_RATE)
     before, after = _scores(waves["clean"], waves["noisy"]), _scores(waves["clean"], waves["enhanced"])
@@ -73,14 +109,19 @@ def denoise_step(model: str, samples: Path, out: Path, device: str = "cpu") -> O
                     ("speed", f"RTF {report.rtf:.3f}, latency {report.algorithmic_latency_ms:.1f} ms")])
 
 
-def kws_step(model: str, samples: Path, device: str = "cpu") -> Outcome:
+def kws_step(model: str, samples: Path, device: str = "cpu", engine: str = "auto") -> Outcome:
     """Spot keywords in keywords.flac; the step fails unless exactly the words of keywords.txt are found, in order."""
-    from centaurus.audio import load_audio
-    from centaurus.streaming import KeywordSpotter
-    task, network = _load(model, "kws")
-    audio = load_audio(samples / "keywords.flac", sample_rate=SAMPLE_RATE)
+    from centaurus.streaming.spotting import WINDOW_STEP
+    audio = _read(samples / "keywords.flac")
     expected = (samples / "keywords.txt").read_text().split()
-    spotter = KeywordSpotter(network, task.classes, device=device)
+    step = _step(model, WINDOW_STEP, engine, "kws")
+    if step is not None:
+        from centaurus.streaming.spotting import OnnxKeywordSpotter
+        spotter = OnnxKeywordSpotter(step)
+    else:
+        from centaurus.streaming import KeywordSpotter
+        task, network = _load(model, "kws")
+        spotter = KeywordSpotter(network, task.classes, device=device)
     start = time.perf_counter()
     found = spotter.push(audio) + spotter.flush()
     rtf = (time.perf_counter() - start) / (audio.shape[0] / SAMPLE_RATE)
@@ -94,16 +135,20 @@ def kws_step(model: str, samples: Path, device: str = "cpu") -> Outcome:
     return outcome
 
 
-def asr_step(model: str, samples: Path, device: str = "cpu") -> Outcome:
+def asr_step(model: str, samples: Path, device: str = "cpu", engine: str = "auto") -> Outcome:
     """Transcribe utterance.flac (greedy CTC, as `centaurus transcribe`) and score it against utterance.txt."""
     import jiwer
 
-    from centaurus.audio import load_audio
     from centaurus.data import normalize_text
     from centaurus.streaming.transcribe import Transcriber
-    _, network = _load(model, "asr")
-    transcriber = Transcriber(network, device=device)
-    transcriber.push(load_audio(samples / "utterance.flac", sample_rate=SAMPLE_RATE))
+    step = _step(model, "stream-40ms.onnx", engine, "asr")
+    if step is not None:
+        from centaurus.streaming.onnx_step import OnnxStreamer
+        transcriber = Transcriber(OnnxStreamer(step))
+    else:
+        _, network = _load(model, "asr")
+        transcriber = Transcriber(network, device=device)
+    transcriber.push(_read(samples / "utterance.flac"))
     hypothesis = transcriber.finish()
     reference = normalize_text((samples / "utterance.txt").read_text())
     return Outcome([("input", "utterance.flac"), ("hypothesis", hypothesis or "(empty)"), ("reference", reference),
@@ -162,6 +207,9 @@ def demo(out: Path = OUT,
          kws: str = typer.Option("kws-offline", help="Shipped keyword spotter name or checkpoint folder."),
          asr: str = typer.Option("asr-offline", help="Shipped CTC model name or checkpoint folder."),
          device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+         engine: str = typer.Option("auto", help="onnx: the models' exported steps in onnxruntime, without torch "
+                                                 "(CPU); torch; or auto: onnx for each model that has its step "
+                                                 "where the device is the CPU, else torch."),
          mini: bool = typer.Option(False, "--mini", help="Only check that MiniCentaur streams exactly.")) -> None:
     """Denoise, spot keywords and transcribe the bundled samples with the shipped models, and print a summary."""
     from centaurus.errors import CentaurusError
@@ -173,11 +221,17 @@ def demo(out: Path = OUT,
     if mini:
         steps = {"streaming": mini_step}
     else:
-        from centaurus.training import resolve_device
-        target = str(resolve_device(device))
+        if engine not in ("auto", "torch", "onnx"):
+            raise CentaurusError(f"--engine {engine}: use auto, torch or onnx")
+        if device != "cpu":
+            if engine == "onnx":
+                raise CentaurusError(f"--device {device}: the onnx engine runs on the CPU")
+            from centaurus.training import resolve_device
+            device, engine = str(resolve_device(device)), "torch"
         out.mkdir(parents=True, exist_ok=True)
-        steps = {"denoise": lambda: denoise_step(denoiser, samples, out, target),
-                 "kws": lambda: kws_step(kws, samples, target), "asr": lambda: asr_step(asr, samples, target)}
+        steps = {"denoise": lambda: denoise_step(denoiser, samples, out, device, engine),
+                 "kws": lambda: kws_step(kws, samples, device, engine),
+                 "asr": lambda: asr_step(asr, samples, device, engine)}
     outcomes = {name: _run(step) for name, step in steps.items()}
     Console().print(_summary(outcomes, "Centaurus demo" + ("" if mini else f": bundled samples in {samples}")))
     failed = {name: outcome.problem for name, outcome in outcomes.items() if outcome.problem}
