@@ -261,3 +261,11 @@ def test_caller_supplied_clips_carry_labels_and_text(pools, tmp_path):
         (clip_id,) = ex.speech_ids
         seen.add((clip_id, ex.label, ex.text))
     assert seen == {("kws/0", 0, "word 0"), ("kws/1", 1, "word 1")}
+
+
+def test_a_codec_libsndfile_refuses_is_skipped_with_one_warning(monkeypatch):
+    from centaurus.data import devices
+    monkeypatch.setitem(devices.CODECS, "opus-in-wav", devices.Codec("opus-in-wav", "WAV", "OPUS", SR, True))
+    with pytest.warns(UserWarning, match="codec opus-in-wav .* skipped") as caught:
+        delays = devices.probe_codecs(["mulaw", "opus-in-wav"])
+    assert delays == {"mulaw": 0} and len(caught) == 1
