@@ -79,3 +79,15 @@ def pools(out_dir: Path = POOLS_DIR, only: list[str] = ONLY, cache: Path | None 
     from centaurus.data.pools.build import build_pools
     from centaurus.data.pools.convert import BuildContext
     build_pools(out_dir, only=only, ctx=BuildContext(cache=cache, workers=workers, seed=seed), report=typer.echo)
+
+
+POOLS_IN = typer.Option(..., "--pools", help="The folder that `centaurus data pools` built.")
+PIP_CACHE = typer.Option(None, help="Where pip downloads are kept (default ~/.cache/centaurus/pip).")
+
+
+@data_app.command()
+def validation(out_dir: Path = OUT_DIR, pools_dir: Path = POOLS_IN, seed: int = SEED,
+               cache: Path | None = PIP_CACHE) -> None:
+    """Real validation sets (denoise pairs, KWS words and negatives, custom phrases, ASR) from held-out groups."""
+    from centaurus.data.pools.validation import build_validation
+    build_validation(out_dir, pools_dir=pools_dir, seed=seed, cache=cache, report=typer.echo)

@@ -48,6 +48,7 @@ class BuildContext:
     workers: int = 1
     pools_dir: Path | None = None
     seed: int = 0
+    generated_per_kind: int = 8  # noise-generated: 30 s clips per kind of noise (babble: 3x as many 20 s ones)
     notes: list[str] = field(default_factory=list)  # one line each, printed after the pool's summary
 
     def root(self, package: str, *, members: tuple[str, ...] = ()) -> Path:

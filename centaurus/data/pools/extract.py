@@ -24,6 +24,8 @@ def _missing(package: str, why: str) -> ToolMissing:
 
 
 def is_installed(package: str) -> bool:
+    if shutil.which("dpkg-query") is None:
+        return False
     proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True,
                           check=False)
     return proc.returncode == 0 and proc.stdout.strip().endswith("installed")

@@ -123,7 +123,7 @@ def _make(job: _Job) -> PoolClip:
 
 
 def _speakers(pools_dir: Path | None, held_out: bool) -> dict[str, list[str]]:
-    """Clip files per real speaker (pool:group) of the real speech pools in `pools_dir`; only clips >= 1 s."""
+    """Clip files per real speaker (pool:group) of the real speech pools in `pools_dir`; clips >= 0.5 s."""
     found: dict[str, list[str]] = {}
     if pools_dir is None:
         return found
@@ -132,13 +132,14 @@ def _speakers(pools_dir: Path | None, held_out: bool) -> dict[str, list[str]]:
                        and (p / MANIFEST).is_file()):
         clips = validation_clips(pool) if held_out else training_clips(pool)
         for c in clips:
-            if c.duration >= 1.0:
+            if c.duration >= 0.5:
                 found.setdefault(f"{pool.name}:{c.group}", []).append(str(pool / c.path))
-    return {k: v for k, v in found.items() if len(v) >= 3}
+    return found
 
 
-def build_generated(out: Path, ctx: BuildContext, *, per_kind: int = 8, babble_clips: int = 24) -> list[PoolClip]:
+def build_generated(out: Path, ctx: BuildContext) -> list[PoolClip]:
     """Write the generated noises into `out`; returns their clips. Seeded by `ctx.seed`."""
+    per_kind, babble_clips = ctx.generated_per_kind, 3 * ctx.generated_per_kind
     jobs = []
     kinds = [("colour", c) for c in COLOURS] + [("hum", "hum50"), ("hum", "hum60"), ("clicks", "clicks"),
                                                   ("fan", "fan")]
