@@ -148,10 +148,17 @@ def test_missing_package_is_one_line_with_its_install_command(tmp_path, roots, m
         package_root("centaurus-no-such-package", cache=tmp_path / "cache")
 
 
-def test_cli_reports_a_missing_pools_folder_in_one_line(tmp_path):
+def test_cli_reports_missing_packages_and_pools_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cli.main", "data", "validation", str(tmp_path / "v"),
-                           "--pools", str(tmp_path / "none")], capture_output=True, text=True)
+                           "--pools", str(tmp_path / "none")], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no held-out clips" in proc.stderr
+    # a machine without apt: the pool is skipped with the command that gets its package
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "data", "pools", str(tmp_path / "p"), "--only",
+                           "speech-hedgewars", "--cache", str(tmp_path / "debs")], capture_output=True, text=True,
+                          check=False, env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [
+        "speech-hedgewars: not built: package hedgewars-data is not available (apt-get is not on this machine); "
+        "get it with: apt-get update && apt-get download hedgewars-data (or: sudo apt-get install -y hedgewars-data)"]
 
 
 def _fake_pip_cache(cache, rate=16000):
