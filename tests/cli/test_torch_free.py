@@ -1,6 +1,7 @@
 """The inference commands run on their default ONNX engine without torch: each runs in a real subprocess in
 which `import torch` fails, on a real recording, and must succeed with its usual output."""
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+from tests.pulse import Listener
 
 SAMPLES = Path(__file__).resolve().parents[2] / "pretrained" / "samples"
 
@@ -22,14 +25,18 @@ except SystemExit as done:
 """
 
 
-def _run_without_torch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _torchless(tmp_path: Path, env: dict) -> dict:
+    """`env` with a `torch` package first on the path whose import fails."""
     blocker = tmp_path / "no-torch" / "torch"
     blocker.mkdir(parents=True, exist_ok=True)
     (blocker / "__init__.py").write_text("raise ImportError('torch is not installed here')\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+    return {**env, "PYTHONPATH": os.pathsep.join([str(blocker.parent), env.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1"}
+
+
+def _run_without_torch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=300,
-                          env=env, cwd=tmp_path, check=False)
+                          env=_torchless(tmp_path, dict(os.environ)), cwd=tmp_path, check=False)
 
 
 def test_the_blocker_blocks_torch(tmp_path):
@@ -43,6 +50,14 @@ def test_kws_detect_without_torch(tmp_path):
     assert done.returncode == 0, done.stderr
     heard = [line.split("\t")[2] for line in done.stdout.splitlines() if "\t" in line]
     assert heard == (SAMPLES / "keywords.txt").read_text().split()
+
+
+def test_kws_listen_without_torch(tmp_path, pulse):
+    listener = Listener(_torchless(tmp_path, pulse.env), [sys.executable, "-c", RUN, "kws", "listen"])
+    listener.wait_listening()
+    listener.process.send_signal(signal.SIGINT)
+    assert listener.finish() == 0, listener.output()
+    assert "detection(s) in" in listener.lines[-1], listener.output()
 
 
 def test_transcribe_without_torch(tmp_path):
