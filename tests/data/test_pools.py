@@ -156,9 +156,10 @@ def test_cli_reports_missing_packages_and_pools_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cli.main", "data", "pools", str(tmp_path / "p"), "--only",
                            "speech-hedgewars", "--cache", str(tmp_path / "debs")], capture_output=True, text=True,
                           check=False, env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
-    assert proc.returncode == 0 and proc.stdout.splitlines() == [
-        "speech-hedgewars: not built: package hedgewars-data is not available (apt-get is not on this machine); "
-        "get it with: apt-get update && apt-get download hedgewars-data (or: sudo apt-get install -y hedgewars-data)"]
+    expected = ("speech-hedgewars: not built: package hedgewars-data is not available (apt-get is not on this "
+                "machine); get it with: apt-get update && apt-get download hedgewars-data (or: sudo apt-get "
+                "install -y hedgewars-data)")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [expected]
 
 
 def _fake_pip_cache(cache, rate=16000):
