@@ -35,8 +35,8 @@ def test_overrides_are_typed():
     (["model.frontend=spectrum"], r"model\.frontend: Input should be 'waveform' or 'stft'"),
     (["model.mean_norm_frames=0"], r"model\.mean_norm_frames: Input should be greater than 0"),
     (["model.frontend=waveform", "model.mean_norm_frames=100"],
-     r"model: .*mean_norm_frames and bands need frontend: stft"),
-    (["model.frontend=waveform", "model.bands=32"], r"model: .*mean_norm_frames and bands need frontend: stft"),
+     r"model: .*mean_norm_frames, bands and erb_bands need frontend: stft"),
+    (["model.frontend=waveform", "model.bands=32"], r"model: .*mean_norm_frames, bands and erb_bands need frontend: stft"),
     (["model.bands=0"], r"model\.bands: Input should be greater than or equal to 1"),
 ])
 def test_denoise_options_are_checked(overrides, message):
