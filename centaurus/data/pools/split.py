@@ -9,7 +9,7 @@ validation number measures unseen voices and unseen kinds of noise:
   English hedgewars packs and one non-English one, the alsa speaker, the Dutch big fish of fillets, and a
   hashed quarter of the other small groups;
 - noise: Wesnoth's music (the only unseen music source; Widelands' music trains), real babble of held-out
-  speakers, two 0 A.D. foley families and one of its ambient families, Widelands' animals and the deepin
+  speakers, two 0 A.D. foley families (interface, animals) and its weather ambience, Widelands' animals and the deepin
   desktop theme.
 
 Pools not named here (TTS voices, anything new) are all training: validation uses real recordings only.
@@ -42,7 +42,7 @@ RULES: dict[str, HoldOut] = {
     "speech-hedgewars": HoldOut(groups=frozenset({"British", "HillBilly", "Surfer", "Default_pl"})),
     "speech-warzone": HoldOut(groups=frozenset({"taunts/taunt2", "coltive", "extra"})),
     "speech-alsa": HoldOut(everything=True),
-    "noise-0ad": HoldOut(families=frozenset({"ambient/night", "interface", "actor/fauna"})),
+    "noise-0ad": HoldOut(families=frozenset({"ambient/weather", "interface", "actor/fauna"})),
     "noise-wesnoth": HoldOut(families=frozenset({"music"})),
     "noise-widelands": HoldOut(families=frozenset({"animals"})),
     "noise-themes": HoldOut(groups=frozenset({"deepin"})),

