@@ -5,12 +5,11 @@ rest. The rule is a pure function of (pool name, group or noise family), so it n
 between the two users. Whole speakers, voice packs and noise families are held out, never single files, so a
 validation number measures unseen voices and unseen kinds of noise:
 
-- speech: the English groups of klettres and ktuberling (the only real Speech Commands words in the pools), three
-  English hedgewars packs and one non-English one, the alsa speaker, the Dutch big fish of fillets, and a
-  hashed quarter of the other small groups;
+- speech: the English groups of klettres and ktuberling (the only real Speech Commands words in the pools) and one
+  other language of each, three English hedgewars packs and one non-English one, three Warzone 2100 voices, the
+  alsa speaker, the Dutch big fish of fillets and a hashed quarter of its minor characters;
 - noise: Wesnoth's music (the only unseen music source; Widelands' music trains), real babble of held-out
-  speakers, two 0 A.D. foley families (interface, animals) and its weather ambience, Widelands' animals and the deepin
-  desktop theme.
+  speakers, 0 A.D.'s interface sounds, animals and weather ambience, Widelands' animals, the deepin theme.
 
 Pools not named here (TTS voices, anything new) are all training: validation uses real recordings only.
 """
