@@ -28,7 +28,7 @@ def is_installed(package: str) -> bool:
         return False
     proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True,
                           check=False)
-    return proc.returncode == 0 and proc.stdout.strip().endswith("installed")
+    return proc.returncode == 0 and proc.stdout.split()[-1:] == ["installed"]
 
 
 def download(package: str, cache: Path) -> Path:
