@@ -1,4 +1,4 @@
-"""`centaurus export CHECKPOINT --onnx OUT.onnx`: the streaming step model with explicit state, fixed chunk."""
+"""`centaurus export CHECKPOINT [--onnx OUT.onnx]`: the streaming step model with explicit state, fixed chunk."""
 from pathlib import Path
 
 import typer
@@ -7,21 +7,36 @@ from centaurus.audio import SAMPLE_RATE
 
 
 def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),
-           onnx: Path = typer.Option(..., "--onnx", help="Where to write the ONNX model."),
+           onnx: Path | None = typer.Option(None, "--onnx", help="Where to write the ONNX model (default: the "
+                                                                 "checkpoint folder's step that `denoise`, `kws` "
+                                                                 "and `transcribe` run by default)."),
            chunk_ms: float | None = typer.Option(None, help="Fixed chunk length in ms (a multiple of the model's "
                                                             "down-sampling). Default: what the command that "
                                                             "streams the model uses: 16 for a denoiser (as "
                                                             "`denoise`), 40 for a keyword spotter or recogniser."),
            force: bool = typer.Option(False, help="Overwrite an existing OUT.onnx.")) -> None:
-    """Export the streaming step: inputs `audio` (1, 1, T) and `state_i`, outputs `output` and `state_i_out`."""
+    """Export the streaming step: inputs `audio` (1, 1, T) and `state_i`, outputs `output` and `state_i_out` (a
+    recogniser's carries its tokenizer). Without --onnx, the step the inference commands run by default goes into
+    the checkpoint folder: for a keyword spotter that is its 'window' step (every 100 ms, the last second)."""
     from centaurus.errors import CentaurusError
-    from centaurus.streaming import export_onnx
+    from centaurus.streaming.export import export_onnx, export_steps, export_task_step
     from centaurus.training import load_model
+    if onnx is None:
+        if chunk_ms is not None:
+            raise CentaurusError("--chunk-ms needs --onnx: the checkpoint's own step has the commands' chunk")
+        written = export_steps(checkpoint, force=force)
+        if not written:
+            raise CentaurusError(f"{checkpoint}: has its ONNX step already; pass --force to write it again")
+        typer.echo(f"wrote {written[0]}")
+        return
     if onnx.exists() and not force:
         raise CentaurusError(f"{onnx}: exists; pass --force to overwrite it")
     _, task, model, _ = load_model(checkpoint)
     if chunk_ms is None:  # the defaults of `denoise`, and of `kws` and `transcribe`
         chunk_ms = 16.0 if task.name == "denoise" else 40.0
     chunk = round(chunk_ms * SAMPLE_RATE / 1000)
-    graph = export_onnx(model, onnx, chunk_samples=chunk)
-    typer.echo(f"wrote {onnx}: chunks of {chunk} samples ({chunk_ms:g} ms), {len(graph.live)} state tensors")
+    if task.name == "asr":
+        export_task_step(model, task, onnx, chunk_samples=chunk)
+    else:
+        export_onnx(model, onnx, chunk_samples=chunk)
+    typer.echo(f"wrote {onnx}: chunks of {chunk} samples ({chunk_ms:g} ms)")

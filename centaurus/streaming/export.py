@@ -209,10 +209,24 @@ def export_kws_window(model: StreamingModule, path: str | Path, *, classes: list
     return graph
 
 
+def export_task_step(model: StreamingModule, task, path: str | Path, *, chunk_samples: int | None = None) -> Path:
+    """Write the step an inference command runs for a model of `task` (a loaded checkpoint's): a keyword
+    spotter's window step (`kws`; its hop is fixed, so `chunk_samples` does not apply), a recogniser's acoustic
+    step with its tokenizer (`transcribe`; 40 ms chunks by default), a denoiser's step (`denoise`; 16 ms)."""
+    if task.name == "kws":
+        export_kws_window(model, path, classes=list(task.classes))
+    elif task.name == "asr":
+        export_ctc(model, path, tokenizer_config=task.tokenizer.config(),
+                   chunk_samples=chunk_samples or round(0.04 * SAMPLE_RATE))
+    else:
+        export_onnx(model, path, chunk_samples=chunk_samples or round(0.016 * SAMPLE_RATE))
+    return Path(path)
+
+
 def export_steps(checkpoint: str | Path, *, force: bool = True) -> list[Path]:
-    """Write the ONNX steps that the inference commands run by default into a checkpoint folder, beside its
-    weights: a denoiser's 16 ms step (`denoise`), a keyword spotter's window step (`kws`), a recogniser's
-    40 ms acoustic step (`transcribe`). Returns the files written; with `force` False, existing ones stay."""
+    """Write the ONNX step that the inference commands run by default into a checkpoint folder, beside its
+    weights: a denoiser's `stream-16ms.onnx`, a keyword spotter's `kws-window.onnx`, a recogniser's
+    `stream-40ms.onnx`. Returns the files written; with `force` False, an existing one stays."""
     from ..training import load_model
     from .onnx_step import STEP_NAME
     from .spotting import WINDOW_STEP
@@ -222,10 +236,4 @@ def export_steps(checkpoint: str | Path, *, force: bool = True) -> list[Path]:
     path = folder / names.get(task.name, STEP_NAME.format(chunk_ms=16))
     if path.exists() and not force:
         return []
-    if task.name == "kws":
-        export_kws_window(model, path, classes=list(task.classes))
-    elif task.name == "asr":
-        export_ctc(model, path, tokenizer_config=task.tokenizer.config(), chunk_samples=round(0.04 * SAMPLE_RATE))
-    else:
-        export_onnx(model, path, chunk_samples=round(0.016 * SAMPLE_RATE))
-    return [path]
+    return [export_task_step(model, task, path)]

@@ -81,3 +81,25 @@ def test_a_ctc_step_exported_from_a_checkpoint_matches_its_model(tmp_path):
     audio = torch.randn(SAMPLE_RATE) * 0.1
     expected = _ctc_frames(Streamer(model, chunk_ms=40), audio)
     assert np.abs(_ctc_frames(OnnxStreamer(step, threads=1), audio.numpy()) - expected).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_export_writes_the_default_step_into_a_checkpoint(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    folder = tmp_path / "kws"
+    shutil.copytree(shipped_models()["kws-offline"], folder, ignore=shutil.ignore_patterns("*.onnx"))
+    done = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "export", str(folder)], capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "export", str(folder)],
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 2 and "--force" in again.stderr
+    _, task, model = _shipped("kws-offline")
+    audio = load_audio(SAMPLES / "keywords.flac", sample_rate=SAMPLE_RATE)
+    spotter = KeywordSpotter(model, task.classes)
+    expected = spotter.push(audio) + spotter.flush()
+    onnx = OnnxKeywordSpotter(folder / "kws-window.onnx", threads=1)
+    found = onnx.push(audio.numpy()) + onnx.flush()
+    assert [(d.time_s, d.keyword) for d in found] == [(d.time_s, d.keyword) for d in expected]
