@@ -54,6 +54,24 @@ def train(recipe: Path = typer.Argument(..., help="YAML recipe, e.g. recipes/kws
         typer.echo(f"no validation yet; last checkpoint: {result.last_checkpoint}")
     else:
         typer.echo(f"best {result.metric} {result.best_metric:.4f} at step {result.best_step}: {result.best_checkpoint}")
+        _export_step(result.best_checkpoint)
+
+
+def _export_step(checkpoint: Path) -> None:
+    """The best checkpoint's ONNX step, so the inference commands run it on their fast default engine; a model
+    that cannot be exported still trained, so that is one line, not a failure."""
+    from centaurus.errors import CentaurusError
+    from centaurus.streaming.export import export_steps
+    try:
+        written = export_steps(checkpoint)
+    except ImportError as err:  # exporting needs the `export` extra (onnx), running it does not
+        typer.echo(f"no ONNX step exported ({err.name} is missing: pip install 'centaurus[export]', then "
+                   f"`centaurus export {checkpoint}`)", err=True)
+        return
+    except CentaurusError as err:
+        typer.echo(f"no ONNX step exported ({err}); the commands run this model with --engine torch", err=True)
+        return
+    typer.echo(f"ONNX step for the inference commands: {written[0]}")
 
 
 def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g. runs/NAME/checkpoints/best) or "
