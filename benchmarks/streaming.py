@@ -6,14 +6,17 @@ its own process so its peak RSS is its own. A keyword spotter also runs as it is
 pushed in pieces of the same sizes. A model is a checkpoint folder or shipped name, or an offline recipe (its
 architecture with initial weights: cost does not depend on the weights); the default is each task's shipped
 model, or its offline recipe while none ships. A denoiser with an exported ONNX step (`stream-16ms.onnx`
-beside its weights) also runs it in onnxruntime on 1 thread. Then a long file is denoised by the real
+beside its weights) also runs it in onnxruntime on 1 thread, as do a recogniser's 40 ms acoustic step and a
+keyword spotter's window step (`OnnxKeywordSpotter`). Then a long file is denoised by the real
 `centaurus denoise` command, once per engine (torch, onnx), each in its own process, to show memory stays
-bounded; these use the command's default threads.
+bounded; these use the command's default threads. Last, the start-up of `kws detect`, `transcribe` and
+`denoise` on a 1 s file, per engine, pinned to one core.
 
     python benchmarks/streaming.py [--seconds 20] [--long-minutes 60] [MODEL ...]
 """
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -109,6 +112,44 @@ def onnx_case(model: str, chunk_ms: float, seconds: float) -> dict:
                 rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
 
 
+def onnx_spotter_case(model: str, chunk_ms: float, seconds: float) -> dict:
+    """`OnnxKeywordSpotter` (the exported 'window' step, 1 thread) fed pieces of `chunk_ms`, as `spotter_case`."""
+    from centaurus.streaming.spotting import OnnxKeywordSpotter, window_step_path
+    spotter = OnnxKeywordSpotter(window_step_path(model), threads=1)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    audio, piece = 0.1 * _noise(seconds), round(chunk_ms * 16)
+    timings = []
+    for start in range(0, audio.shape[0], piece):
+        begin = time.perf_counter()
+        spotter.push(audio[start:start + piece])
+        timings.append(time.perf_counter() - begin)
+    ms = sorted(t * 1000 for t in timings)
+    return dict(name=f"{model} (onnx spotter)", rtf=sum(timings) / seconds, p50=ms[len(ms) // 2],
+                p99=ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))], latency=(piece + spotter.hop) / 16,
+                baseline_mb=baseline, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
+
+
+STARTUP = {"kws detect": ["kws", "detect", "{wav}", "--jobs", "1"], "transcribe": ["transcribe", "{wav}"],
+           "denoise": ["denoise", "{wav}", "-o", "{out}"]}
+
+
+def startup_case(command: str, engine: str) -> dict:
+    """The real `centaurus COMMAND --engine ENGINE` on a 1 s file, in a child process on one core: its wall time
+    from launch to exit (start-up dominates at this length) and its peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "one-second.wav"
+        sf.write(wav, 0.1 * _noise(1.0), 16000)
+        argv = [a.format(wav=wav, out=Path(tmp) / "out.wav") for a in STARTUP[command]]
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "centaurus_cli.main", *argv, "--engine", engine],
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+        wall = time.perf_counter() - start
+    if done.returncode:
+        return dict(error=(done.stderr.strip().splitlines() or ["failed"])[-1])
+    return dict(wall_s=wall, rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3)
+
+
 def long_case(model: str, minutes: float, engine: str) -> dict:
     """`centaurus denoise --engine ENGINE` on a `minutes`-long file, run in this process so its peak RSS is
     the command's own (this script imports nothing heavy before it)."""
@@ -146,7 +187,16 @@ def main() -> None:
     parser.add_argument("--spotter", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--onnx", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--long", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--onnx-spotter", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--startup", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.onnx_spotter:
+        print(json.dumps(onnx_spotter_case(args.onnx_spotter[0], float(args.onnx_spotter[1]),
+                                           float(args.onnx_spotter[2]))))
+        return
+    if args.startup:
+        print(json.dumps(startup_case(*args.startup)))
+        return
     if args.case:
         print(json.dumps(stream_case(args.case[0], float(args.case[1]), float(args.case[2]))))
         return
@@ -168,8 +218,9 @@ def main() -> None:
         cases = [("--case", chunk_ms) for chunk_ms in (8, 16, 32)]
         if "kws" in model:
             cases += [("--spotter", chunk_ms) for chunk_ms in (8, 16, 32)]
-        if "denoise" in model and not model.endswith(".yaml"):
-            cases += [("--onnx", 16)]
+        if not model.endswith(".yaml"):  # the shipped ONNX steps: a denoiser's 16 ms, a recogniser's 40 ms
+            cases += [("--onnx", 16)] if "denoise" in model else [("--onnx", 40)] if "asr" in model else []
+            cases += [("--onnx-spotter", chunk_ms) for chunk_ms in (8, 16, 32)] if "kws" in model else []
         for kind, chunk_ms in cases:
             r = _subprocess(kind, model, str(chunk_ms), str(args.seconds))
             if "error" in r:
@@ -185,6 +236,12 @@ def main() -> None:
             result = r.get("error") or (f"peak RSS {r['rss_mb']:.0f} MB, RTF {r['rtf']:.3f} ({r['wall_s']:.0f} s), "
                                         f"torch {'loaded' if r['torch_loaded'] else 'never imported'}")
             print(f"  --engine {engine:<6} {result}")
+    print("\nstart-up: the command on a 1 s file, launch to exit, 1 core (the default engine is onnx)")
+    for command in STARTUP:
+        for engine in ("onnx", "torch"):
+            r = _subprocess("--startup", command, engine)
+            print(f"  {command:<11} --engine {engine:<6} "
+                  + (r.get("error") or f"{r['wall_s']:.2f} s, peak RSS {r['rss_mb']:.0f} MB"))
 
 if __name__ == "__main__":
     main()
