@@ -95,6 +95,22 @@ def _pick_speech(rng: random.Random, by_speaker: dict[str, list[Item]]) -> Item:
     return rng.choice(by_speaker[rng.choice(sorted(by_speaker))])
 
 
+def _noise_segment(rng: random.Random, pool: list[Item], length: int) -> tuple[Item, torch.Tensor]:
+    """A random `length`-sample stretch of a random noise clip (looped when shorter) that is not near-silent:
+    animal calls and alerts have long gaps, and a silent stretch would make a pair that is not noisy."""
+    for _ in range(50):
+        item = rng.choice(pool)
+        noise = load_audio(item.file)
+        noise = noise.repeat(length // noise.shape[0] + 2)
+        floor = 0.1 * float(noise.pow(2).mean())
+        for _ in range(10):
+            start = rng.randrange(noise.shape[0] - length)
+            segment = noise[start: start + length]
+            if float(segment.pow(2).mean()) > floor > 0:
+                return item, segment
+    raise DatasetError(f"no audible stretch of {length} samples in {len(pool)} held-out noise clips")
+
+
 def build_denoise(out: Path, items: list[Item], rng: random.Random, notes: list[str], *,
                   counts: dict[str, int]) -> dict:
     speech = [i for i in items if i.clip.kind == "speech" and i.clip.duration >= 1.0]
@@ -117,11 +133,7 @@ def build_denoise(out: Path, items: list[Item], rng: random.Random, notes: list[
             if subset == "clean":
                 noisy, row = clean, ("", "", "inf")
             else:
-                n = rng.choice(pool)
-                noise = load_audio(n.file)
-                noise = noise.repeat(clean.shape[0] // noise.shape[0] + 2)
-                start = rng.randrange(noise.shape[0] - clean.shape[0])
-                noise = noise[start: start + clean.shape[0]]
+                n, noise = _noise_segment(rng, pool, clean.shape[0])
                 if subset == "narrowband":
                     clean, noise = band_limit(clean), band_limit(noise)
                 snr = round(rng.uniform(*SNR_RANGE), 2)
