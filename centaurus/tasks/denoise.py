@@ -88,8 +88,9 @@ class DenoiseLoss(Strict):
 
 
 class _Split(torch.utils.data.Dataset):
-    def __init__(self, base: VoiceBankDemand, indices: range):
+    def __init__(self, base, indices):
         self.base, self.indices = base, indices
+        self.labels = getattr(base, "labels", None)  # the real pairs' subsets
 
     def __len__(self):
         return len(self.indices)
@@ -188,8 +189,12 @@ class DenoiseTask:
         return model.latency_samples
 
     def _pairs(self, split: str):
-        if self.data.engine is not None:
-            return RealPairs(self.data.root)
+        if self.data.engine is not None:  # validation: valid_count pairs spread over the whole set (its subsets)
+            pairs = RealPairs(self.data.root)
+            if split == "test" or self.data.valid_count >= len(pairs):
+                return pairs
+            picked = [i * len(pairs) // self.data.valid_count for i in range(self.data.valid_count)]
+            return _Split(pairs, picked)
         if split == "test":
             return VoiceBankDemand(self.data.root, split="test")
         base = VoiceBankDemand(self.data.root, split="train")
