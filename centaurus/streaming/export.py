@@ -159,7 +159,7 @@ class _WindowGraph(torch.nn.Module):
     """forward(hop, *front_state, window) → (posterior, *front_state', window'): the front end over one hop
     of audio, its frames appended to the last window's, and the classifier on the newest `window` frames
     from a zero state, as `KeywordSpotter` does in its 'window' context. The classifier streams over the
-    window from its initial state in pieces of its down-sampling factor (the small real-arithmetic plans:
+    window from its initial state in pieces of whole down-sampling groups (the small real-arithmetic plans:
     its full-sequence path has complex ops ONNX lacks); the last piece's running-mean logits are the
     one-shot logits (frames past the last whole group make no output in either)."""
 
@@ -191,7 +191,10 @@ def export_kws_window(model: StreamingModule, path: str | Path, *, classes: list
     front_graph = step_graph(front_model, chunk_samples=hop)
     with torch.no_grad():
         frames = front_model(torch.zeros(1, 1, window_samples), None)[0]
-    graph = _WindowGraph(front_graph, classifier, frames.shape[-1], classifier.downsample_factor).eval()
+    # About 24 frames a call: fewer, larger products run faster in onnxruntime (the shipped spotter: RTF 0.031
+    # against 0.053 with one down-sampling group a call, 1 core), and the chunk plans stay small.
+    factor = classifier.downsample_factor
+    graph = _WindowGraph(front_graph, classifier, frames.shape[-1], max(1, 24 // factor) * factor).eval()
     states = initial_state(front_graph)
     names = [f"state_{i}" for i in range(len(states))]
     path = Path(path)
