@@ -1,18 +1,30 @@
 """Keyword spotting: a `CentaurusClassifier` on raw 16 kHz audio, cross-entropy with label smoothing;
-accuracy, the confusion matrix and false accepts per hour on the background-noise stream."""
+accuracy, the confusion matrix and false accepts per hour on the background-noise stream.
+
+Training data: the Speech Commands-layout clips under `data.root`, or, with a `data.engine` section, 1 s
+examples drawn afresh by the mixing engine (`centaurus.data.mixing`; `data.root` then holds validation and test
+only). There, a speech clip whose text is a class word (case and punctuation aside; "take-cover" is "Take
+cover.") is that class where its pool is a `keyword_pools` pool; any other clip is `_unknown_` unless its text
+contains a class word (a keyword inside a sentence, or a real take of it outside `keyword_pools`: such clips
+are not used at all); `_silence_` is a noise clip in the speech's place, with noise behind it as usual."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.data import SpeechCommands
-from centaurus.data.speech_commands import BACKGROUND, FOLDERS, SILENCE, UNKNOWN, task_classes
+from centaurus.data.keyword import normalise
+from centaurus.data.mixing import Clip, ClipSet, EngineSpec, MixingEngine, pool_clips
+from centaurus.data.speech_commands import BACKGROUND, CLIP_SAMPLES, FOLDERS, SILENCE, UNKNOWN, task_classes
+from centaurus.errors import DatasetError, RecipeError
 from centaurus.layers import StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
@@ -30,6 +42,11 @@ class KWSData(Strict):
     silence_fraction: float = 0.1
     unknown_fraction: float = 0.1
     fa_threshold: float = 0.9  # a background window counts as a false accept at this keyword probability
+    engine: EngineSpec | None = None  # train on the mixing engine (1 s examples; see the module docstring)
+    keyword_pools: list[str] | None = None  # engine: pools whose class-word clips are positives (None: all)
+    exclude_groups: list[str] = Field(default_factory=list)  # engine: "<pool>/<group>" never used in training (held-out voices)
+    engine_unknown: float = Field(0.3, ge=0, lt=1)  # engine: share of `_unknown_` examples
+    engine_silence: float = Field(0.1, ge=0, lt=1)  # engine: share of `_silence_` examples
 
 
 class KWSModel(ClassifierSpec):
@@ -40,11 +57,71 @@ class KWSLoss(Strict):
     label_smoothing: float = 0.1
 
 
+def engine_clip_sets(spec: EngineSpec, classes: tuple[str, ...], *, keyword_pools: list[str] | None = None,
+                     exclude_groups: list[str] = (), unknown: float = 0.3, silence: float = 0.1,
+                     segment: int = CLIP_SAMPLES) -> list[ClipSet]:
+    """The engine's labelled speech: one clip set per keyword (its clips at most `segment` long, so no
+    example holds half a word), one of `_unknown_` clips and one of noise clips as `_silence_`, weighted so
+    those two get the shares `unknown` and `silence` (where the classes have them) and the keywords the rest
+    evenly. Pool split hold-outs and `exclude_groups` are never used."""
+    index = {c: i for i, c in enumerate(classes)}
+    words = {normalise(c): c for c in classes if c not in (UNKNOWN, SILENCE)}
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b")
+    excluded = set(exclude_groups)
+    positives: dict[str, list[Clip]] = {c: [] for c in words.values()}
+    others: list[Clip] = []
+    for entry in spec.speech_pools:
+        clips = pool_clips(spec.pool_root, entry, kind="speech", where="speech_pools")
+        is_keyword_pool = keyword_pools is None or entry.pool in keyword_pools
+        for clip in clips.clips:
+            if clip.group in excluded:
+                continue
+            text = normalise(clip.text)
+            if text in words and is_keyword_pool:
+                if clip.frames <= segment:
+                    word = words[text]
+                    positives[word].append(Clip(clip.path, clip.id, clip.group, clip.frames, clip.text, index[word]))
+            elif not pattern.search(text):
+                others.append(Clip(clip.path, clip.id, clip.group, clip.frames, clip.text, index.get(UNKNOWN)))
+    empty = [w for w, clips in positives.items() if not clips]
+    if empty:
+        raise DatasetError(f"{spec.pool_root}: no training clip of at most {segment / 16000:g} s says "
+                           f"{empty[0]!r} in the speech pools")
+    shares = {UNKNOWN: unknown if UNKNOWN in index else 0.0, SILENCE: silence if SILENCE in index else 0.0}
+    each = (1 - sum(shares.values())) / len(positives)
+    sets = [ClipSet(word, each, tuple(clips)) for word, clips in positives.items()]
+    if shares[UNKNOWN] and others:
+        sets.append(ClipSet(UNKNOWN, shares[UNKNOWN], tuple(others)))
+    if shares[SILENCE]:
+        noise = [c for p in spec.noise_pools
+                 for c in pool_clips(spec.pool_root, p, kind="noise", where="noise_pools").clips]
+        sets.append(ClipSet(SILENCE, shares[SILENCE], tuple(
+            Clip(c.path, c.id, c.group, c.frames, "", index[SILENCE]) for c in noise if c.group not in excluded)))
+    return sets
+
+
+class _EngineItems(torch.utils.data.Dataset):
+    """The engine's examples as (wav, label) training items, keyed (epoch, index) like `EpochItems`."""
+
+    def __init__(self, engine: MixingEngine):
+        self.engine = engine
+
+    def __len__(self):
+        return len(self.engine)
+
+    def __getitem__(self, key):
+        example = self.engine[key]
+        return example.noisy, example.label
+
+
 class KWSTask:
     name, metric, higher_is_better = "kws", "accuracy", True
 
     def __init__(self, *, data: KWSData, model: KWSModel, loss: KWSLoss, augment: AugmentSpec, seed: int):
         self.data, self.model_spec, self.loss_spec, self.seed = data, model, loss, seed
+        if data.engine is not None and augment.enabled():
+            raise RecipeError("augment: the mixing engine (data.engine) draws its own noise, rooms and devices; "
+                              "drop the augment section")
         self.augment = augment.build(seed=seed)
         self._classes = None if data.task == FOLDERS else task_classes(data.task)
 
@@ -80,6 +157,13 @@ class KWSTask:
                               unknown_fraction=d.unknown_fraction, seed=self.seed, classes=self.classes)
 
     def dataset(self, split: str, *, train: bool):
+        if train and self.data.engine is not None:
+            d = self.data
+            speech = engine_clip_sets(d.engine, self.classes, keyword_pools=d.keyword_pools,
+                                      exclude_groups=d.exclude_groups, unknown=d.engine_unknown,
+                                      silence=d.engine_silence)
+            spec = d.engine.model_copy(update={"fill": False})  # one word placed in each 1 s example
+            return _EngineItems(MixingEngine(spec, segment_samples=CLIP_SAMPLES, seed=self.seed, speech=speech))
         base = self._speech_commands(split)
         if not train:
             return base
