@@ -13,12 +13,13 @@ Two ways to get a posterior every hop:
 Posteriors are averaged over `smooth_s`, and a keyword fires when its smoothed probability reaches
 `threshold`, at most once per `refractory_s`. Detections do not depend on how the audio is chunked.
 """
+import numpy as np
 import torch
 
 from ..layers import StreamingSequential
 from ..models import CentaurusClassifier
 from .engine import Streamer
-from .spotting import Decisions, Detection, active_classes
+from ..tasks.detection import Decisions, Detection, StreamScores, active_classes
 
 
 class KeywordSpotter:
@@ -28,10 +29,11 @@ class KeywordSpotter:
         model: `StreamingSequential(front end..., CentaurusClassifier)` as the KWS task builds it.
         classes: class names in output order; `_unknown_` and `_silence_` never fire.
         keywords: the classes that may fire (default: every word).
+        threshold: one for every keyword, or a {keyword: value} map (a model's stored thresholds).
     """
 
     def __init__(self, model: StreamingSequential, classes: list[str], *, keywords: list[str] | None = None,
-                 threshold: float = 0.8, window_s: float = 1.0, smooth_s: float = 0.3, refractory_s: float = 1.0,
+                 threshold: float | dict[str, float] = 0.8, window_s: float = 1.0, smooth_s: float = 0.3, refractory_s: float = 1.0,
                  context: str = "window", hop_s: float = 0.1, sample_rate: int = 16000, chunk_ms: float = 40.0,
                  device: str = "cpu"):
         if context not in ("window", "stream"):
@@ -77,29 +79,47 @@ class KeywordSpotter:
 
     def push(self, samples) -> list[Detection]:
         """Feed mono samples (L,), a tensor or an array; returns the detections they complete."""
+        return self._decide(self._posteriors(samples))
+
+    def flush(self) -> list[Detection]:
+        """End of the stream: the last partial chunk, or half a window of silence so a final word can centre."""
+        return self._decide(self._tail())
+
+    def scores(self, samples, keyword: str | None = None) -> StreamScores:
+        """The raw posteriors that pushing `samples` (a whole stream, from a reset) and flushing would decide
+        on, for `centaurus.tasks.detection`'s measures."""
+        self.reset()
+        found = self._posteriors(samples) + self._tail()
+        self.reset()
+        return StreamScores(np.concatenate([p for p, _ in found]) if found else
+                            np.zeros((0, len(self.classes)), dtype=np.float32),
+                            np.array([t for _, t in found]), len(torch.as_tensor(samples).reshape(-1)) /
+                            self.sample_rate, keyword)
+
+    def _posteriors(self, samples) -> list[tuple[np.ndarray, float]]:
         if self.context == "stream":
             return self._consume(self.streamer.push(samples))
         return self._windows(torch.as_tensor(samples).detach().float().cpu().reshape(-1))
 
-    def flush(self) -> list[Detection]:
-        """End of the stream: the last partial chunk, or half a window of silence so a final word can centre."""
+    def _tail(self) -> list[tuple[np.ndarray, float]]:
         if self.context == "stream":
             return self._consume(self.streamer.flush())
         return self._windows(torch.zeros(self.window_samples // 2))
 
-    def _windows(self, samples: torch.Tensor) -> list[Detection]:
-        """Classify the window ending at every multiple of the hop that these samples reach."""
+    def _decide(self, posteriors: list[tuple[np.ndarray, float]]) -> list[Detection]:
+        return [d for d in (self.decisions(p, now) for p, now in posteriors) if d is not None]
+
+    def _windows(self, samples: torch.Tensor) -> list[tuple[np.ndarray, float]]:
+        """The (1, C) posterior of the window ending at every multiple of the hop that these samples reach."""
         self._unframed = torch.cat([self._unframed, samples])
-        detections = []
+        posteriors = []
         while self._unframed.shape[0] >= self.hop:
             self._advance(self._unframed[:self.hop])
             self._unframed, self._hops = self._unframed[self.hop:], self._hops + 1
             with torch.inference_mode():
                 posterior = self.classifier(self._window).softmax(-1)
-            detection = self._decide(posterior.cpu(), self._hops * self.hop / self.sample_rate)
-            if detection is not None:
-                detections.append(detection)
-        return detections
+            posteriors.append((posterior.cpu().float().numpy(), self._hops * self.hop / self.sample_rate))
+        return posteriors
 
     def _advance(self, samples: torch.Tensor) -> None:
         """Run the front end over the next samples (whole hops, so the frames never depend on how the audio
@@ -111,23 +131,15 @@ class KeywordSpotter:
             window = frames if self._window is None else torch.cat([self._window, frames], -1)
             self._window = window[..., -self.window_frames:]
 
-    def _consume(self, outputs: list[torch.Tensor]) -> list[Detection]:
-        detections = []
+    def _consume(self, outputs: list[torch.Tensor]) -> list[tuple[np.ndarray, float]]:
+        posteriors = []
         for frames in outputs:                                        # (C, frames) per chunk
             for feature in frames.T:
-                detection = self._frame(feature)
-                if detection is not None:
-                    detections.append(detection)
-        return detections
-
-    def _frame(self, feature: torch.Tensor) -> Detection | None:
-        self._frames += 1
-        self._features = torch.cat([self._features, feature[None]])[-self.window:]
-        if self._features.shape[0] < self.window:  # the head was trained on whole windows only
-            return None
-        with torch.inference_mode():
-            posterior = self.head(self._features.mean(0, keepdim=True).to(self.device)).softmax(-1)
-        return self._decide(posterior.cpu(), self._frames * self.frame_s)
-
-    def _decide(self, posterior: torch.Tensor, now: float) -> Detection | None:
-        return self.decisions(posterior.float().numpy(), now)
+                self._frames += 1
+                self._features = torch.cat([self._features, feature[None]])[-self.window:]
+                if self._features.shape[0] < self.window:  # the head was trained on whole windows only
+                    continue
+                with torch.inference_mode():
+                    posterior = self.head(self._features.mean(0, keepdim=True).to(self.device)).softmax(-1)
+                posteriors.append((posterior.cpu().float().numpy(), self._frames * self.frame_s))
+        return posteriors

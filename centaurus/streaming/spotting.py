@@ -1,64 +1,41 @@
 """What keyword spotting decides from posteriors, for either engine, and the ONNX engine itself; no torch here.
 
-`Decisions` smooths the posteriors, applies the threshold and the refractory period; the torch
-`KeywordSpotter` and `OnnxKeywordSpotter` both feed it, so equal posteriors give equal detections.
+`Decisions` (`centaurus.tasks.detection`) smooths the posteriors, applies the thresholds (one for all or one per
+keyword, as a model may store them) and the refractory period; the torch `KeywordSpotter` and
+`OnnxKeywordSpotter` both feed it, so equal posteriors give equal detections.
 `OnnxKeywordSpotter` runs the 'window' context's exported step (`export_kws_window`): every hop, the front
 end over the new audio and the classifier over the last window of frames.
 """
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..tasks.detection import Decisions, Detection, StreamScores, active_classes
 from ..training.pretrained import resolve_checkpoint
 from .onnx_step import open_session
 
 WINDOW_STEP = "kws-window.onnx"  # where `export` puts a keyword spotter's window step, next to its weights
 
 
-@dataclass(frozen=True)
-class Detection:
-    """A keyword heard at `time_s` seconds (the end of the frame that fired), with its smoothed probability."""
-
-    time_s: float
-    keyword: str
-    confidence: float
-
-
-def active_classes(classes: list[str], keywords: list[str] | None) -> np.ndarray:
-    """Which classes may fire: `keywords` (default: every word; `_unknown_` and `_silence_` never fire)."""
-    words = [c for c in classes if not c.startswith("_")]
-    unknown = sorted(set(keywords or words) - set(words))
-    if unknown:
-        raise ValueError(f"not keywords of this model: {', '.join(unknown)} (it knows {', '.join(words)})")
-    return np.array([c in (keywords or words) for c in classes])
-
-
-class Decisions:
-    """Averages the last `smooth` posteriors; a keyword fires when its average reaches `threshold`, at most
-    once per `refractory_s`."""
-
-    def __init__(self, classes: list[str], active: np.ndarray, *, threshold: float, refractory_s: float,
-                 smooth: int):
-        self.classes, self.active = list(classes), active.astype(np.float32)
-        self.threshold, self.refractory_s, self.smooth = threshold, refractory_s, smooth
-        self.reset()
-
-    def reset(self) -> None:
-        self._posteriors = np.zeros((0, len(self.classes)), dtype=np.float32)
-        self._last_fire = -float("inf")
-
-    def __call__(self, posterior: np.ndarray, now: float) -> Detection | None:
-        """Smooth the (1, classes) posterior with the last few and fire if it clears the bars."""
-        self._posteriors = np.concatenate([self._posteriors, posterior.astype(np.float32)])[-self.smooth:]
-        scores = self._posteriors.mean(0) * self.active
-        index = int(scores.argmax())
-        if scores[index] < self.threshold or now - self._last_fire < self.refractory_s:
-            return None
-        self._last_fire = now
-        return Detection(now, self.classes[index], float(scores[index]))
+def stored_thresholds(model: str | Path) -> dict[str, float] | None:
+    """The per-keyword thresholds stored in a checkpoint's config.json (`centaurus kws calibrate` writes them),
+    for a checkpoint folder, a shipped name or a step file inside a checkpoint folder; None where none are."""
+    folder = Path(model).parent if str(model).endswith(".onnx") else resolve_checkpoint(model)
+    config = folder / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        thresholds = json.loads(config.read_text(encoding="utf-8")).get("thresholds")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise CheckpointError(f"{config}: not a valid checkpoint config ({err})") from None
+    if thresholds is None:
+        return None
+    if not isinstance(thresholds, dict) or not all(
+            isinstance(v, (int, float)) and 0 < v <= 1 for v in thresholds.values()):
+        raise CheckpointError(f"{config}: 'thresholds' must map keywords to probabilities in (0, 1]")
+    return {str(k): float(v) for k, v in thresholds.items()}
 
 
 def window_step_path(model: str | Path) -> Path | None:
@@ -79,10 +56,12 @@ class OnnxKeywordSpotter:
     Args:
         path: the step written by `export_kws_window`.
         keywords: the classes that may fire (default: every word).
+        threshold: one for every keyword, or a {keyword: value} map (a model's stored thresholds).
         threads: intra-op threads (default: onnxruntime's choice).
     """
 
-    def __init__(self, path: str | Path, *, keywords: list[str] | None = None, threshold: float = 0.8,
+    def __init__(self, path: str | Path, *, keywords: list[str] | None = None,
+                 threshold: float | dict[str, float] = 0.8,
                  smooth_s: float = 0.3, refractory_s: float = 1.0, threads: int | None = None):
         self.session = open_session(path, threads=threads)
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -116,18 +95,37 @@ class OnnxKeywordSpotter:
                                                        **dict(zip(self._names, self._state))})
         return output
 
-    def push(self, samples) -> list[Detection]:
-        """Feed mono samples (L,); returns the detections they complete."""
+    def _posteriors(self, samples) -> list[tuple[np.ndarray, float]]:
+        """The (1, C) posterior at the end of every hop these samples complete, with its time."""
         self._unframed = np.concatenate([self._unframed, np.asarray(samples, dtype=np.float32).reshape(-1)])
-        detections = []
+        out = []
         while self._unframed.shape[0] >= self.hop:
             posterior = self._step(self._unframed[:self.hop])
             self._unframed, self._hops = self._unframed[self.hop:], self._hops + 1
-            detection = self.decisions(posterior, self._hops * self.hop / self.sample_rate)
-            if detection is not None:
-                detections.append(detection)
-        return detections
+            out.append((posterior, self._hops * self.hop / self.sample_rate))
+        return out
+
+    def _decide(self, posteriors: list[tuple[np.ndarray, float]]) -> list[Detection]:
+        return [d for d in (self.decisions(p, now) for p, now in posteriors) if d is not None]
+
+    def push(self, samples) -> list[Detection]:
+        """Feed mono samples (L,); returns the detections they complete."""
+        return self._decide(self._posteriors(samples))
 
     def flush(self) -> list[Detection]:
         """End of the stream: half a window of silence, so a final word can centre."""
-        return self.push(np.zeros(self.window_samples // 2, dtype=np.float32))
+        return self._decide(self._posteriors(self._tail()))
+
+    def _tail(self) -> np.ndarray:
+        return np.zeros(self.window_samples // 2, dtype=np.float32)
+
+    def scores(self, samples, keyword: str | None = None) -> StreamScores:
+        """The raw posteriors that pushing `samples` (a whole stream, from a reset) and flushing would decide
+        on, for `centaurus.tasks.detection`'s measures."""
+        self.reset()
+        found = self._posteriors(samples) + self._posteriors(self._tail())
+        self.reset()
+        return StreamScores(np.concatenate([p for p, _ in found]) if found else
+                            np.zeros((0, len(self.classes)), dtype=np.float32),
+                            np.array([t for _, t in found]), len(np.asarray(samples).reshape(-1)) /
+                            self.sample_rate, keyword)
