@@ -44,12 +44,13 @@ def _target(source: Path, output: Path | None, many: bool) -> Path:
     return output
 
 
-def _has_onnx_step(model: str, chunk_ms: float) -> bool:
-    """Whether `model` ships an exported step for `chunk_ms` (onnxruntime, which runs it, is a core dependency)."""
+def _has_onnx_step(model: str, chunk_ms: float | None, live: bool) -> bool:
+    """Whether `model` ships the exported step `denoise` would run (onnxruntime, which runs it, is a core
+    dependency)."""
     from centaurus.errors import CheckpointError
-    from centaurus.streaming.onnx_step import step_path
+    from centaurus.streaming.onnx_step import denoise_step
     try:
-        step_path(model, chunk_ms)
+        denoise_step(model, chunk_ms, live=live)
     except CheckpointError:  # no step, or no such model: the torch path reports the latter
         return False
     return True
@@ -70,11 +71,14 @@ def denoise(inputs: list[str] | None = typer.Argument(None, help="Audio files, f
                                                             "default output device as it is produced."),
             model: str = typer.Option("denoise-offline", help="Shipped model name or checkpoint folder (or, with "
                                                               "--engine onnx, an exported .onnx step)."),
-            chunk_ms: float = typer.Option(16.0, help="Streaming chunk length in milliseconds."),
+            chunk_ms: float | None = typer.Option(None, help="Streaming chunk length in milliseconds. Default: 16 "
+                                                             "live; for files the model's file step (256 ms "
+                                                             "chunks, same output, several times faster) where "
+                                                             "the onnx engine runs one, else 16."),
             device: str = typer.Option("cpu", help="cpu, cuda or auto."),
             engine: str = typer.Option("auto", help="onnx: the model's exported step in onnxruntime, without "
                                                     "torch (CPU, a tenth of the memory); torch; or auto: onnx "
-                                                    "where the model has a step for --chunk-ms and the device "
+                                                    "where the model has a step for the chunk and the device "
                                                     "is the CPU, else torch."),
             force: bool = typer.Option(False, help="Overwrite existing outputs (never the inputs)."),
             jobs: int | None = typer.Option(None, "--jobs", "-j", min=1,
@@ -100,8 +104,10 @@ def denoise(inputs: list[str] | None = typer.Argument(None, help="Audio files, f
         raise CentaurusError(f"--engine {engine}: use auto, torch or onnx")
     if channels not in ("mix", "each"):
         raise CentaurusError(f"--channels {channels}: use mix or each")
+    if mic:
+        chunk_ms = chunk_ms or 16.0  # the microphone's blocks, and the step's chunk
     if engine == "auto":
-        engine = "onnx" if device == "cpu" and _has_onnx_step(model, chunk_ms) else "torch"
+        engine = "onnx" if device == "cpu" and _has_onnx_step(model, chunk_ms, live=mic) else "torch"
     if engine == "onnx" and device != "cpu":
         raise CentaurusError(f"--device {device}: the onnx engine runs on the CPU")
     sources = [] if mic else _expand(inputs)
@@ -115,10 +121,11 @@ def denoise(inputs: list[str] | None = typer.Argument(None, help="Audio files, f
     _make_folders([target for _, target in plan] + ([mic_target] if mic else []))
     many = len(plan) > 1
     if engine == "onnx":
-        from centaurus.streaming.onnx_step import OnnxStreamer, step_path
-        step = step_path(model, chunk_ms)
-        new_stream = partial(OnnxStreamer, step, threads=1 if many else None)  # one thread a file, one file a core
+        from centaurus.streaming.onnx_step import OnnxStreamer, denoise_step
+        step = denoise_step(model, chunk_ms, live=mic)
+        new_stream = partial(OnnxStreamer, step, threads=1)  # one thread a file, one file a core
     else:
+        chunk_ms = chunk_ms or 16.0
         from centaurus.training import resolve_checkpoint, resolve_device
         if not mic and many and resolve_device(device).type == "cuda":
             return _denoise_batched(model, plan, resolve_device(device), normalize=normalize, each=channels == "each")

@@ -8,8 +8,8 @@ from centaurus.audio import SAMPLE_RATE
 
 def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. runs/NAME/checkpoints/best."),
            onnx: Path | None = typer.Option(None, "--onnx", help="Where to write the ONNX model (default: the "
-                                                                 "checkpoint folder's step that `denoise`, `kws` "
-                                                                 "and `transcribe` run by default)."),
+                                                                 "checkpoint folder's steps that `denoise`, "
+                                                                 "`kws` and `transcribe` run by default)."),
            chunk_ms: float | None = typer.Option(None, help="Fixed chunk length in ms (a multiple of the model's "
                                                             "down-sampling). Default: what the command that "
                                                             "streams the model uses: 16 for a denoiser (as "
@@ -17,7 +17,8 @@ def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. 
            force: bool = typer.Option(False, help="Overwrite an existing OUT.onnx.")) -> None:
     """Export the streaming step: inputs `audio` (1, 1, T) and `state_i`, outputs `output` and `state_i_out` (a
     recogniser's carries its tokenizer). Without --onnx, the step the inference commands run by default goes into
-    the checkpoint folder: for a keyword spotter that is its 'window' step (every 100 ms, the last second)."""
+    the checkpoint folder: for a keyword spotter that is its 'window' step (every 100 ms, the last second), for a
+    denoiser its 16 ms live step and 256 ms file step."""
     from centaurus.errors import CentaurusError
     from centaurus.streaming.export import export_onnx, export_steps, export_task_step
     from centaurus.training import load_model
@@ -26,8 +27,8 @@ def export(checkpoint: Path = typer.Argument(..., help="Checkpoint folder, e.g. 
             raise CentaurusError("--chunk-ms needs --onnx: the checkpoint's own step has the commands' chunk")
         written = export_steps(checkpoint, force=force)
         if not written:
-            raise CentaurusError(f"{checkpoint}: has its ONNX step already; pass --force to write it again")
-        typer.echo(f"wrote {written[0]}")
+            raise CentaurusError(f"{checkpoint}: has its ONNX steps already; pass --force to write them again")
+        typer.echo(f"wrote {', '.join(map(str, written))}")
         return
     if onnx.exists() and not force:
         raise CentaurusError(f"{onnx}: exists; pass --force to overwrite it")

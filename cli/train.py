@@ -71,7 +71,7 @@ def _export_step(checkpoint: Path) -> None:
     except CentaurusError as err:
         typer.echo(f"no ONNX step exported ({err}); the commands run this model with --engine torch", err=True)
         return
-    typer.echo(f"ONNX step for the inference commands: {written[0]}")
+    typer.echo(f"ONNX steps for the inference commands: {', '.join(map(str, written))}")
 
 
 def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g. runs/NAME/checkpoints/best) or "
