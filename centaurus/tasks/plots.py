@@ -52,3 +52,25 @@ def plot_spectrograms(waves: dict[str, np.ndarray], path: Path, *, sample_rate: 
         ax.set_ylabel("Hz")
     axes[-1, 0].set_xlabel("s")
     return _save(fig, path)
+
+
+def plot_det(curve: dict[str, list[float]], path: Path, *, marks: dict[str, tuple[float, float]] | None = None
+             ) -> Path:
+    """Detection error trade-off of a keyword spotter: miss rate against false accepts per hour, one point per
+    threshold (`detection.det_curve`); `marks` labels chosen operating points {name: (fa_per_hour, miss_rate)}."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fa, miss = np.array(curve["false_accepts_per_hour"]), 100 * np.array(curve["miss_rate"])
+    ax.plot(fa, miss, marker=".", markersize=3)
+    for t, x, y in zip(curve["threshold"], fa, miss):
+        if round(t * 100) % 10 == 0:
+            ax.annotate(f"{t:.1f}", (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    for name, (x, y) in (marks or {}).items():
+        ax.plot([x], [100 * y], "o", label=name)
+    if marks:
+        ax.legend(fontsize=8)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("false accepts per hour")
+    ax.set_ylabel("miss rate (%)")
+    ax.set_title("DET curve (labels: threshold)", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
