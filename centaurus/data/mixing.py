@@ -222,9 +222,11 @@ def vtlp_source(alpha: float, *, boundary: float = 0.6):
 
 class MixingEngine(torch.utils.data.Dataset):
     """Examples keyed by (epoch, index) (or a plain index: epoch 0). `speech` replaces the speech pools with
-    clip sets the caller supplies (KWS or ASR clips carrying labels or text)."""
+    clip sets the caller supplies (KWS or ASR clips carrying labels or text). `segment_samples` None: each
+    example is one whole clip between short pauses, as long as the voice stage leaves it (ASR utterances,
+    whose transcript a crop would break)."""
 
-    def __init__(self, spec: EngineSpec, *, segment_samples: int, seed: int,
+    def __init__(self, spec: EngineSpec, *, segment_samples: int | None, seed: int,
                  speech: list[ClipSet] | None = None, sample_rate: int = SAMPLE_RATE):
         self.spec, self.segment, self.seed, self.rate = spec, segment_samples, seed, sample_rate
         root = spec.pool_root
@@ -265,10 +267,13 @@ class MixingEngine(torch.utils.data.Dataset):
                                 sample_rate=self.rate)
         return load_audio(clip.path, sample_rate=self.rate)
 
-    def _speech(self, rng: np.random.Generator, need: int) -> tuple[torch.Tensor, list[Clip]]:
+    def _speech(self, rng: np.random.Generator, need: int | None) -> tuple[torch.Tensor, list[Clip]]:
         which = self._pick(rng, self.speech)
         clips = self.speech[which].clips
         clip = clips[int(rng.integers(len(clips)))]
+        if need is None:  # the whole clip
+            pauses = [int(rng.integers(int(0.25 * self.rate) + 1)) for _ in range(2)]
+            return torch.nn.functional.pad(load_audio(clip.path, sample_rate=self.rate), pauses), [clip]
         if not self.spec.fill:
             wav = self._load(clip, rng, need)
             start = int(rng.integers(need - wav.shape[0] + 1))
@@ -351,13 +356,15 @@ class MixingEngine(torch.utils.data.Dataset):
     # -- one example ---------------------------------------------------------------------------------------
     def example(self, epoch: int, index: int) -> Example:
         rng = np.random.default_rng([self.seed, epoch, index])
-        length = self.segment
-        need = math.ceil(length * self.spec.voice.speed[1]) + 1 if self.spec.voice.speed_prob else length
+        length = need = self.segment
+        if length is not None and self.spec.voice.speed_prob:
+            need = math.ceil(length * self.spec.voice.speed[1]) + 1
         for _ in range(5):  # a crop of a long clip can fall inside a pause: draw again
             speech, clips = self._speech(rng, need)
             if float(speech.abs().max()) > 1e-4:
                 break
         speech = self._voice(rng, speech)
+        length = speech.shape[0] if length is None else length
         speech = torch.nn.functional.pad(speech[:length], (0, max(0, length - speech.shape[0])))
         reverberant, target, room = speech, speech, None
         if self.rooms is not None and rng.random() < self.spec.room.prob:

@@ -1,10 +1,16 @@
 """CTC ASR: a causal Centaurus encoder down-sampled to ~25-50 frames/s with a per-frame CTC head over
 characters (`centaurus.data.VOCAB`, index 0 = blank) or BPE pieces learnt from the training transcripts.
-Greedy and prefix beam-search decoding; WER and CER from jiwer."""
+Greedy and prefix beam-search decoding; WER and CER from jiwer.
+
+Training data: the LibriSpeech-layout `train_splits` under `data.root`, or, with a `data.engine` section, whole
+utterances drawn afresh by the dynamic mixing engine (`centaurus.data.mixing`): every training clip of its speech
+pools with an English transcript, plus the `train_splits` of `data.corpus` when given, each through the engine's
+voice, room, noise and device stages. `data.root` then holds only the validation and test splits."""
 from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import Literal
 
 import jiwer
@@ -14,7 +20,10 @@ from pydantic import Field
 from torch import nn
 
 from centaurus.audio import SAMPLE_RATE
-from centaurus.data import CHARACTERS, LibriSpeech, Tokenizer
+from centaurus.data import CHARACTERS, LibriSpeech, Tokenizer, normalize_text
+from centaurus.data.mixing import Clip, ClipSet, EngineSpec, MixingEngine
+from centaurus.data.pools.split import training_clips
+from centaurus.errors import DatasetError, RecipeError
 from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
@@ -31,6 +40,8 @@ from .frontend import (
 )
 from .lm import CharNgram, lm_scorer
 
+ENGLISH = "en"  # pool clips whose language is this or a variant of it (en-US, en-GB) have usable transcripts
+
 
 class ASRData(Strict):
     root: str
@@ -38,6 +49,11 @@ class ASRData(Strict):
     valid_split: str = "dev-clean"
     test_split: str = "test-clean"
     max_seconds: float = 16.0  # longer training utterances are cropped (their transcript would not fit)
+    # Train on the mixing engine instead of root's train_splits (see the module docstring); clips longer than
+    # max_seconds are left out rather than cropped.
+    engine: EngineSpec | None = None
+    corpus: str | None = None  # with engine: a LibriSpeech-layout root whose train_splits join the engine's speech
+    corpus_weight: float = Field(1.0, gt=0)  # ... drawn this often against each pool's weight
 
 
 class ASRModel(ClassifierSpec):
@@ -97,11 +113,30 @@ def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int, tokenizer: T
     return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width, scorer=scorer), tokenizer)
 
 
+class _EngineUtterances(torch.utils.data.Dataset):
+    """The engine's examples as (noisy utterance, transcript) training items, keyed (epoch, index)."""
+
+    def __init__(self, engine: MixingEngine):
+        self.engine = engine
+
+    def __len__(self):
+        return len(self.engine)
+
+    def __getitem__(self, key):
+        example = self.engine[key]
+        return example.noisy, example.text
+
+
 class ASRTask:
     name, metric, higher_is_better = "asr", "wer", False
 
     def __init__(self, *, data: ASRData, model: ASRModel, decode: ASRDecode, augment: AugmentSpec, seed: int):
         self.data, self.model_spec, self.decode_spec, self.seed = data, model, decode, seed
+        if data.engine is not None and augment.enabled():
+            raise RecipeError("augment: the mixing engine (data.engine) draws its own voices, rooms, noise and "
+                              "devices; drop the augment section")
+        if data.corpus is not None and data.engine is None:
+            raise RecipeError("data.corpus: joins the engine's speech; without data.engine, set data.root instead")
         self.augment = augment.build(seed=seed)
         self.factor = math.prod(model.downsample) * (HOP if model.frontend == "logmel" else 1)
         self.ratio = math.prod(model.downsample)
@@ -112,7 +147,8 @@ class ASRTask:
         """Characters, or BPE learnt from the training transcripts on first use (a checkpoint's own instead,
         after `adopt`)."""
         if self._tokenizer is None:
-            texts = [u.text for u in self._corpus("train").items]
+            texts = ([c.text for s in self._engine_speech for c in s.clips] if self.data.engine is not None
+                     else [u.text for u in self._corpus("train").items])
             self._tokenizer = Tokenizer.train_bpe(texts, self.model_spec.bpe_vocab)
         return self._tokenizer
 
@@ -141,14 +177,46 @@ class ASRTask:
         return frontend_latency(model)
 
     def _corpus(self, split: str) -> LibriSpeech:
+        if self.data.corpus is not None and split == "train":
+            return LibriSpeech(self.data.corpus, splits=tuple(self.data.train_splits))
         splits = {"train": self.data.train_splits, "valid": [self.data.valid_split], "test": [self.data.test_split]}
         return LibriSpeech(self.data.root, splits=tuple(splits[split]))
+
+    @functools.cached_property
+    def _engine_speech(self) -> list[ClipSet]:
+        """The engine's speech: per speech pool its English training clips with a transcript (normalised as
+        LibriSpeech's), then the corpus's training utterances grouped by speaker; none over max_seconds."""
+        data, longest = self.data, int(self.data.max_seconds * SAMPLE_RATE)
+        sets = []
+        for entry in data.engine.speech_pools:
+            folder = (Path(data.engine.pool_root).expanduser() / entry.pool).absolute()
+            if not folder.is_dir():
+                raise DatasetError(f"{folder}: pool {entry.pool!r} (speech_pools) not found; build it with "
+                                   "`centaurus data pools`")
+            clips = tuple(Clip(str(folder / c.path), f"{entry.pool}/{c.path}", f"{entry.pool}/{c.group}",
+                               int(c.duration * SAMPLE_RATE), normalize_text(c.text))
+                          for c in training_clips(folder)
+                          if c.kind == "speech" and c.language.split("-")[0] == ENGLISH and normalize_text(c.text)
+                          and c.duration * SAMPLE_RATE <= longest)
+            if not clips:
+                raise DatasetError(f"{folder}: pool {entry.pool!r} (speech_pools) has no English training clips "
+                                   f"with a transcript of at most {data.max_seconds:g} s")
+            sets.append(ClipSet(entry.pool, entry.weight, clips))
+        if data.corpus is not None:
+            corpus = LibriSpeech(data.corpus, splits=tuple(data.train_splits))
+            clips = tuple(Clip(str(u.path), f"corpus/{u.utt_id}", f"corpus/{u.speaker}", n, u.text)
+                          for u, n in zip(corpus.items, corpus.lengths()) if n <= longest and u.text)
+            sets.append(ClipSet("corpus", data.corpus_weight, clips))
+        return sets
 
     def _prepare(self, item, generator):
         wav, text = item
         return augmented(self.augment, wav[: int(self.data.max_seconds * SAMPLE_RATE)], generator), text
 
     def dataset(self, split: str, *, train: bool):
+        if train and self.data.engine is not None:
+            return _EngineUtterances(MixingEngine(self.data.engine, segment_samples=None, seed=self.seed,
+                                                  speech=self._engine_speech))
         base = self._corpus(split)
         return EpochItems(base, self._prepare, seed=self.seed) if train else base
 

@@ -32,6 +32,9 @@ def test_recipe_trains_two_steps(path, corpora, tmp_path):
     recipe = load_recipe(path)
     if task == "denoise" and recipe.data.engine is not None:  # tiny pools and real validation pairs instead
         overrides += engine_overrides(tmp_path)
+    if task == "asr" and recipe.data.engine is not None:  # tiny pools with transcripts, the fixture corpus too
+        overrides += [*engine_overrides(tmp_path), f"data.root={root}", f"data.corpus={root}",
+                      "data.valid_split=dev-clean", "data.test_split=test-clean"]
     if recipe.augment.noise_dir:
         overrides.append(f"augment.noise_dir={root / '_background_noise_'}")
     recipe = load_recipe(path, overrides)
