@@ -48,9 +48,9 @@ def _has_onnx_step(model: str, chunk_ms: float | None, live: bool) -> bool:
     """Whether `model` ships the exported step `denoise` would run (onnxruntime, which runs it, is a core
     dependency)."""
     from centaurus.errors import CheckpointError
-    from centaurus.streaming.onnx_step import denoise_step
+    from centaurus.streaming.onnx_step import pick_step
     try:
-        denoise_step(model, chunk_ms, live=live)
+        pick_step(model, "denoise", chunk_ms, live=live)
     except CheckpointError:  # no step, or no such model: the torch path reports the latter
         return False
     return True
@@ -121,8 +121,8 @@ def denoise(inputs: list[str] | None = typer.Argument(None, help="Audio files, f
     _make_folders([target for _, target in plan] + ([mic_target] if mic else []))
     many = len(plan) > 1
     if engine == "onnx":
-        from centaurus.streaming.onnx_step import OnnxStreamer, denoise_step
-        step = denoise_step(model, chunk_ms, live=mic)
+        from centaurus.streaming.onnx_step import OnnxStreamer, pick_step
+        step = pick_step(model, "denoise", chunk_ms, live=mic)
         new_stream = partial(OnnxStreamer, step, threads=1)  # one thread a file, one file a core
     else:
         chunk_ms = chunk_ms or 16.0

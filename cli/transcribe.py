@@ -59,7 +59,11 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
                lm_bonus: float = typer.Option(1.0, help="Score added per character, against short transcripts."),
                lm_oov_penalty: float = typer.Option(2.0, min=0, help="Score taken from a word that leaves the "
                                                                    "LM's lexicon (0: no lexicon)."),
-               chunk_ms: float = typer.Option(40.0, min=0.001, help="Streaming chunk length in milliseconds."),
+               chunk_ms: float | None = typer.Option(None, min=0.001, help="Streaming chunk length in milliseconds. "
+                                                                        "Default: 40 live; for files the model's "
+                                                                        "file step (160 ms chunks, the same frames, "
+                                                                        "about twice as fast) where the onnx engine "
+                                                                        "runs one, else 40."),
                device: str = typer.Option("cpu", help="cpu, cuda or auto."),
                engine: str = typer.Option("auto", help="onnx: the model's exported acoustic step for --chunk-ms in "
                                                        "onnxruntime, without torch (CPU); torch; or auto: onnx "
@@ -69,7 +73,7 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
     then the final one."""
     from centaurus.audio import audio_info, iter_samples
     from centaurus.errors import CentaurusError, CheckpointError
-    from centaurus.streaming.onnx_step import step_path
+    from centaurus.streaming.onnx_step import pick_step
     from centaurus.streaming.transcribe import Transcriber
     from centaurus.tasks.lm import CharNgram, lm_scorer
     from centaurus.training import resolve_checkpoint
@@ -87,7 +91,7 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
     step = None
     if engine == "onnx" or (engine == "auto" and device == "cpu"):
         try:
-            step = step_path(model, chunk_ms)
+            step = pick_step(model, "asr", chunk_ms, live=mic)
         except CheckpointError:
             if engine == "onnx":
                 raise
@@ -98,6 +102,7 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
         lm = str(checkpoint / "lm.json")
         typer.echo(f"beam search with the model's language model {lm} (--lm none turns it off)", err=True)
     language_model = CharNgram.load(lm) if lm not in (None, "none") else None
+    chunk_ms = chunk_ms or 40.0  # the microphone's blocks, and the torch engine's chunk
     if step is not None:
         from centaurus.streaming.onnx_step import OnnxStreamer
         network = OnnxStreamer(step)

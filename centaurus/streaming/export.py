@@ -229,18 +229,15 @@ def export_task_step(model: StreamingModule, task, path: str | Path, *, chunk_sa
 def export_steps(checkpoint: str | Path, *, force: bool = True) -> list[Path]:
     """Write the ONNX steps that the inference commands run by default into a checkpoint folder, beside its
     weights: a denoiser's `stream-16ms.onnx` (live audio) and `stream-256ms.onnx` (files: the same output at a
-    fraction of the cost), a keyword spotter's `kws-window.onnx`, a recogniser's `stream-40ms.onnx`. Returns
-    the files written; with `force` False, existing ones stay."""
+    fraction of the cost), a recogniser's `stream-40ms.onnx` and `stream-160ms.onnx` likewise, a keyword
+    spotter's `kws-window.onnx`. Returns the files written; with `force` False, existing ones stay."""
     from ..training import load_model
-    from .onnx_step import FILE_CHUNK_MS, LIVE_CHUNK_MS, STEP_NAME
+    from .onnx_step import STEP_CHUNKS, STEP_NAME
     from .spotting import WINDOW_STEP
     folder = Path(checkpoint)
     _, task, model, _ = load_model(folder)
-    if task.name == "kws":
-        steps = {WINDOW_STEP: None}
-    elif task.name == "asr":
-        steps = {STEP_NAME.format(chunk_ms=40): None}
-    else:
-        steps = {STEP_NAME.format(chunk_ms=ms): round(ms * SAMPLE_RATE / 1000) for ms in (LIVE_CHUNK_MS, FILE_CHUNK_MS)}
+    chunks = STEP_CHUNKS["asr" if task.name == "asr" else "denoise"]
+    steps = {WINDOW_STEP: None} if task.name == "kws" else {
+        STEP_NAME.format(chunk_ms=ms): round(ms * SAMPLE_RATE / 1000) for ms in chunks}
     return [export_task_step(model, task, folder / name, chunk_samples=chunk)
             for name, chunk in steps.items() if force or not (folder / name).exists()]
