@@ -216,6 +216,9 @@ def train_keyword(phrase: str = typer.Argument(..., help="The word or phrase to 
                   cache: Path | None = typer.Option(None, help="Where synthesised clips are cached "
                                                                "(default ~/.cache/centaurus/keywords)."),
                   size: str = typer.Option("default", help="default, or tiny (a smoke test)."),
+                  engines: str | None = typer.Option(None, help="Comma-separated TTS engines to use (default: every "
+                                                                "one installed: kokoro, piper, mbrola, pico, flite, "
+                                                                "festival, espeak)."),
                   target_fa: float = typer.Option(1.0, "--target-fa", min=0,
                                                   help="False accepts per hour the threshold is set for."),
                   seed: int = typer.Option(0, help="Seed."),
@@ -225,13 +228,24 @@ def train_keyword(phrase: str = typer.Argument(..., help="The word or phrase to 
     threshold calibration, ONNX export, with progress."""
     import os
 
+    from centaurus.data.keyword import default_plans
+    from centaurus.errors import CentaurusError
+    from centaurus.training.keyword import SIZES
     from centaurus.training.keyword import train_keyword as run
+    plans = default_plans(kokoro_blends=SIZES[size].kokoro_blends) if size in SIZES else None
+    if engines and plans is not None:
+        wanted = {e.strip() for e in engines.split(",") if e.strip()}
+        unknown = wanted - {p.engine for p in plans}
+        if unknown:
+            raise CentaurusError(f"--engines: unknown engine {sorted(unknown)[0]!r}; one of "
+                                 f"{', '.join(p.engine for p in plans)}")
+        plans = [p for p in plans if p.engine in wanted]
     default_pools = Path("data/pools")
     kokoro = os.environ.get("KOKORO_JA_CACHE")
     root = pools if pools is not None else default_pools if default_pools.is_dir() else None
     if kokoro is None and root is not None and (root / "kokoro-cache").is_dir():
         kokoro = str(root / "kokoro-cache")  # where `centaurus data pools` keeps Kokoro's pieces
-    summary = run(phrase, out, pool_root=root, cache=cache, size=size, kokoro_cache=kokoro,
+    summary = run(phrase, out, pool_root=root, cache=cache, size=size, plans=plans, kokoro_cache=kokoro,
                   target_fa_per_hour=target_fa, seed=seed, device=device, force=force)
     typer.echo(f"{out}: spots {summary['keyword']!r} at threshold {summary['threshold']:.2f} "
                f"(validation accuracy {summary['validation_accuracy']:.3f}); {summary['seconds'] / 60:.1f} min, "

@@ -114,11 +114,18 @@ def near_misses(phrase: str, *, count: int = 24, seed: int = 0) -> list[str]:
 
 @dataclass(frozen=True)
 class VoicePlan:
-    """One engine's share of the synthesis: every voice says the phrase, `negative_voices` say the rest."""
+    """One engine's share of the synthesis: every voice says the phrase, `negative_voices` say the rest;
+    `holdout` (one of those) is kept out of training, for validation and calibration."""
 
     engine: str
     voices: str  # `select_voices` syntax
     negative_voices: str
+    holdout: str = ""
+
+    @property
+    def holdout_group(self) -> str:
+        """The held-out voice's group in the engine's pool, "" for none."""
+        return f"tts-{self.engine}/{self.engine}-{self.holdout}" if self.holdout else ""
 
 
 def default_plans(*, kokoro_blends: int = 16) -> list[VoicePlan]:
@@ -126,13 +133,13 @@ def default_plans(*, kokoro_blends: int = 16) -> list[VoicePlan]:
     espeak = [f"{ESPEAK_LANGS[i % len(ESPEAK_LANGS)]}+{v}" for i, v in enumerate(ESPEAK_VARIANTS)]
     return [
         VoicePlan("kokoro", f"native,blends:{kokoro_blends}" if kokoro_blends else "native",
-                  "af_heart,am_michael,bf_emma,bm_george,af_bella,am_fenrir"),
+                  "af_heart,am_michael,bf_emma,bm_george,af_bella,am_fenrir", holdout="af_bella"),
         VoicePlan("piper", "all", "all"),
-        VoicePlan("mbrola", "all", "us1,us2,en1,de1-en,fr1-en"),
+        VoicePlan("mbrola", "all", "us1,us2,en1,de1-en,fr1-en", holdout="fr1-en"),
         VoicePlan("pico", "all", "all"),
-        VoicePlan("flite", "all", ",".join(FLITE_VOICES[:3])),
-        VoicePlan("festival", "all", ",".join(FESTIVAL_VOICES[:2])),
-        VoicePlan("espeak", "all", ",".join(espeak[::3])),
+        VoicePlan("flite", "all", ",".join(FLITE_VOICES[:3]), holdout=FLITE_VOICES[2]),
+        VoicePlan("festival", "all", ",".join(FESTIVAL_VOICES[:2]), holdout=FESTIVAL_VOICES[1]),
+        VoicePlan("espeak", "all", ",".join(espeak[::3]), holdout=espeak[::3][-1]),
     ]
 
 
