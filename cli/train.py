@@ -88,7 +88,11 @@ def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g.
              lm_weight: float | None = typer.Option(None, help="ASR: weight of the LM (default: the recipe's)."),
              lm_bonus: float | None = typer.Option(None, help="ASR: per-character bonus (default: the recipe's)."),
              lm_oov_penalty: float | None = typer.Option(None, help="ASR: penalty for a word out of the LM's "
-                                                                    "lexicon (default: the recipe's).")
+                                                                    "lexicon (default: the recipe's)."),
+             negatives: Path | None = typer.Option(None, help="KWS: recordings without keywords, streamed as `kws "
+                                                              "listen` streams, for false accepts per hour and "
+                                                              "the DET curve (default: the recipe's, else the "
+                                                              "data root's background noise).")
              ) -> None:
     """Evaluate a checkpoint: print a metrics table, write report.json and plots."""
     from centaurus.training import evaluate_checkpoint, resolve_checkpoint
@@ -96,7 +100,7 @@ def evaluate(checkpoint: str = typer.Argument(..., help="Checkpoint folder (e.g.
                                 ("lm_weight", lm_weight), ("lm_bonus", lm_bonus),
                                 ("lm_oov_penalty", lm_oov_penalty)) if v is not None}
     report = evaluate_checkpoint(resolve_checkpoint(checkpoint), data_root=data, split=split, out_dir=out,
-                                 device=device, decode=decode)
+                                 device=device, decode=decode, negatives=negatives)
     table = Table(title=f"{report['task']} on {split}")
     table.add_column("metric")
     table.add_column("value", justify="right")

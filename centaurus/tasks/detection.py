@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DEFAULT_THRESHOLD = 0.8  # where a model stores no thresholds and none is asked for
+# The spotters' defaults: a 1 s window every 0.1 s, 0.3 s of smoothing, 1 s between detections.
+WINDOW_S, HOP_S, SMOOTH_S, REFRACTORY_S = 1.0, 0.1, 0.3, 1.0
+
+
+def smoothing_hops(smooth_s: float, hop_s: float) -> int:
+    """How many posteriors a spotter averages."""
+    return max(1, round(smooth_s / hop_s))
 
 
 @dataclass(frozen=True)

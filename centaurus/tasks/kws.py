@@ -30,7 +30,9 @@ from centaurus.models import CentaurusClassifier, ClassifierConfig
 
 from .base import AugmentSpec, EpochItems, Strict, augmented, batches
 from .frontend import ClassifierSpec, classifier_config, frontend_config, frontend_latency, with_frontend
-from .plots import plot_confusion
+from .detection import (HOP_S, REFRACTORY_S, SMOOTH_S, WINDOW_S, Decisions, StreamScores, active_classes,
+                        det_curve, false_accepts, misses, smoothing_hops)
+from .plots import plot_confusion, plot_det
 
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
@@ -41,12 +43,16 @@ class KWSData(Strict):
     task: Literal["35", "12", "10", "folders"] = "35"
     silence_fraction: float = 0.1
     unknown_fraction: float = 0.1
-    fa_threshold: float = 0.9  # a background window counts as a false accept at this keyword probability
+    fa_threshold: float = 0.9  # eval's keyword threshold on streams where the model stores no thresholds
+    negatives: str | None = None  # eval: recordings without keywords for false accepts per hour (None: the root's noise)
     engine: EngineSpec | None = None  # train on the mixing engine (1 s examples; see the module docstring)
     keyword_pools: list[str] | None = None  # engine: pools whose class-word clips are positives (None: all)
     exclude_groups: list[str] = Field(default_factory=list)  # engine: "<pool>/<group>" never used in training (held-out voices)
     engine_unknown: float = Field(0.3, ge=0, lt=1)  # engine: share of `_unknown_` examples
     engine_silence: float = Field(0.1, ge=0, lt=1)  # engine: share of `_silence_` examples
+    # engine: share of all examples that are running `_unknown_` speech (words end to end, cut anywhere, as a
+    # streaming window sees the onsets and ends of words); the rest hold one whole clip each
+    engine_running: float = Field(0.0, ge=0, lt=1)
 
 
 class KWSModel(ClassifierSpec):
@@ -101,16 +107,20 @@ def engine_clip_sets(spec: EngineSpec, classes: tuple[str, ...], *, keyword_pool
 
 
 class _EngineItems(torch.utils.data.Dataset):
-    """The engine's examples as (wav, label) training items, keyed (epoch, index) like `EpochItems`."""
+    """The engine's examples as (wav, label) training items, keyed (epoch, index) like `EpochItems`; a share
+    `running_share` of them, picked by (seed, epoch, index), from the `running` engine instead."""
 
-    def __init__(self, engine: MixingEngine):
-        self.engine = engine
+    def __init__(self, engine: MixingEngine, running: MixingEngine | None = None, running_share: float = 0.0):
+        self.engine, self.running, self.running_share = engine, running, running_share
 
     def __len__(self):
         return len(self.engine)
 
     def __getitem__(self, key):
-        example = self.engine[key]
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        draw = np.random.default_rng([self.engine.seed, epoch, index, 1]).random()
+        engine = self.running if self.running is not None and draw < self.running_share else self.engine
+        example = engine[(epoch, index)]
         return example.noisy, example.label
 
 
@@ -163,7 +173,13 @@ class KWSTask:
                                       exclude_groups=d.exclude_groups, unknown=d.engine_unknown,
                                       silence=d.engine_silence)
             spec = d.engine.model_copy(update={"fill": False})  # one word placed in each 1 s example
-            return _EngineItems(MixingEngine(spec, segment_samples=CLIP_SAMPLES, seed=self.seed, speech=speech))
+            engine = MixingEngine(spec, segment_samples=CLIP_SAMPLES, seed=self.seed, speech=speech)
+            unknown = [s for s in speech if s.name == UNKNOWN]
+            if not (d.engine_running and unknown):
+                return _EngineItems(engine)
+            running = MixingEngine(d.engine.model_copy(update={"fill": True}), segment_samples=CLIP_SAMPLES,
+                                   seed=self.seed + 1, speech=unknown)
+            return _EngineItems(engine, running, d.engine_running)
         base = self._speech_commands(split)
         if not train:
             return base
@@ -182,7 +198,12 @@ class KWSTask:
         return [self.classes[i] for i in outputs.argmax(-1).tolist()]
 
     @torch.no_grad()
-    def evaluate(self, model, split, *, device, batch_size):
+    def evaluate(self, model, split, *, device, batch_size, negatives: str | None = None,
+                 thresholds: dict[str, float] | None = None):
+        """Accuracy on the split's clips; then, streamed as `kws detect`/`listen` stream (the 'window'
+        context) at `thresholds` (a model's stored ones; default `fa_threshold` for all): false accepts per hour
+        on the recordings under `negatives` (default: the recipe's, else the root's `_background_noise_`),
+        the miss rate on the split's keyword clips, and the DET curve."""
         model.eval()
         dataset = self._speech_commands(split)
         preds, labels = [], []
@@ -190,26 +211,57 @@ class KWSTask:
             preds += model(batch["wav"].to(device)).argmax(-1).tolist()
             labels += batch["label"].tolist()
         metrics = {"accuracy": float(accuracy_score(labels, preds)), "examples": len(labels)}
-        metrics.update(self._false_accepts(model, device=device, batch_size=batch_size))
         confusion = confusion_matrix(labels, preds, labels=list(range(len(self.classes))))
-        return {"metrics": metrics, "classes": list(self.classes), "confusion": confusion.tolist()}
-
-    def _false_accepts(self, model, *, device, batch_size) -> dict:
-        """1 s windows every 0.5 s over `_background_noise_`: how often a keyword fires with probability ≥
-        `fa_threshold`, per hour of background audio."""
-        files = sorted((Path(self.data.root) / BACKGROUND).glob("*.wav"))
-        keywords = torch.tensor([c not in (SILENCE, UNKNOWN) for c in self.classes], device=device)
-        windows = [w for f in files for w in load_audio(f, sample_rate=SAMPLE_RATE).unfold(0, SAMPLE_RATE,
-                                                                                          SAMPLE_RATE // 2)]
-        if not windows:
-            return {}
-        accepts = 0
-        for start in range(0, len(windows), batch_size):
-            x = torch.stack(windows[start:start + batch_size])[:, None].to(device)
-            prob, cls = model(x).softmax(-1).max(-1)
-            accepts += int(((prob >= self.data.fa_threshold) & keywords[cls]).sum())
-        hours = len(windows) * 0.5 / 3600  # each window adds 0.5 s of new audio
-        return {"false_accepts_per_hour": accepts / hours, "background_hours": hours}
+        report = {"metrics": metrics, "classes": list(self.classes), "confusion": confusion.tolist()}
+        folder = Path(negatives or self.data.negatives or Path(self.data.root) / BACKGROUND)
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3"))
+        if not files:
+            if negatives or self.data.negatives:
+                raise DatasetError(f"{folder}: no recordings to count false accepts on")
+            return report
+        rule = Decisions(list(self.classes), active_classes(list(self.classes), None),
+                         threshold=thresholds or self.data.fa_threshold, refractory_s=REFRACTORY_S,
+                         smooth=smoothing_hops(SMOOTH_S, HOP_S))
+        stream = [window_scores(model, load_audio(f, sample_rate=SAMPLE_RATE), device=device,
+                                batch_size=batch_size) for f in files]
+        clips = [window_scores(model, wav, device=device, batch_size=batch_size, keyword=self.classes[y])
+                 for wav, y in dataset if not self.classes[y].startswith("_")]
+        fa, missed = false_accepts(stream, rule), misses(clips, rule)
+        metrics.update(false_accepts_per_hour=fa.per_hour, false_accepts=fa.count, negative_hours=fa.hours,
+                       streamed_miss_rate=missed.rate)
+        report.update(negatives=str(folder), thresholds="stored" if thresholds else self.data.fa_threshold,
+                      false_accepts_by_keyword=fa.per_keyword, det=det_curve(clips, stream, rule),
+                      _operating_point=(fa.per_hour, missed.rate))
+        return report
 
     def plots(self, report, out_dir) -> list[Path]:
-        return [plot_confusion(np.array(report["confusion"]), report["classes"], Path(out_dir) / "confusion.png")]
+        plots = [plot_confusion(np.array(report["confusion"]), report["classes"], Path(out_dir) / "confusion.png")]
+        if "det" in report:
+            plots.append(plot_det(report["det"], Path(out_dir) / "det.png",
+                                  marks={"model's thresholds": report["_operating_point"]}))
+        return plots
+
+
+def window_scores(model: StreamingSequential, samples: torch.Tensor, *, device, batch_size: int = 64,
+                  keyword: str | None = None, window_s: float = WINDOW_S, hop_s: float = HOP_S) -> StreamScores:
+    """The posteriors the 'window' spotter (`centaurus.streaming.KeywordSpotter` and its ONNX step) decides on
+    when `samples` (L,) are pushed from a reset and flushed, computed in batches: the front end runs once over
+    the stream (it is frame-wise, so this equals running it hop by hop) and the classifier on the frames of
+    the last window at every hop."""
+    *layers, classifier = model.layers
+    front = StreamingSequential(*layers).to(device)
+    step = round(hop_s * SAMPLE_RATE) // (getattr(layers[0], "hop", 1) if layers else 1)  # frames per hop
+    window, hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
+    hops = (samples.shape[-1] + window // 2) // hop  # the spotter's flush adds half a window of silence
+    audio = torch.cat([torch.zeros(window), samples.reshape(-1).float().cpu(), torch.zeros(window // 2)])
+    with torch.inference_mode():
+        frames = front(audio[None, None, :window + hops * hop].to(device), None)[0][0]   # (F, T)
+        per_window = front(torch.zeros(1, 1, window, device=device), None)[0].shape[-1]
+    windows = frames[:, step:per_window + hops * step].unfold(-1, per_window, step).permute(1, 0, 2)
+    posteriors = []
+    with torch.inference_mode():
+        for start in range(0, hops, batch_size):
+            posteriors.append(classifier(windows[start:start + batch_size]).softmax(-1).float().cpu())
+    posteriors = torch.cat(posteriors).numpy() if posteriors else np.zeros((0, classifier.head[-1].out_features))
+    return StreamScores(posteriors, np.arange(1, hops + 1) * hop / SAMPLE_RATE, samples.shape[-1] / SAMPLE_RATE,
+                        keyword)

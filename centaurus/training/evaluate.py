@@ -31,10 +31,12 @@ def report_dir(checkpoint: Path, split: str) -> Path:
 
 
 def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None, split: str = "test",
-                        out_dir: str | Path | None = None, device: str = "auto", decode: dict | None = None) -> dict:
+                        out_dir: str | Path | None = None, device: str = "auto", decode: dict | None = None,
+                        negatives: str | Path | None = None) -> dict:
     """Evaluate on `split` of `data_root` (default: the recipe's own root); write `report.json` and plots
     into `out_dir` (default `report_dir(checkpoint, split)`, beside the run). `decode` overrides an ASR recipe's
-    decode section (beam_width, lm, ...). Returns the report."""
+    decode section (beam_width, lm, ...). A keyword spotter is also streamed over `negatives` (recordings
+    without keywords; default: its recipe's) at the thresholds it stores. Returns the report."""
     from pydantic import ValidationError
 
     from centaurus.errors import RecipeError
@@ -53,7 +55,11 @@ def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None 
     if decode or data_root is not None:
         task = inference_task(recipe, ckpt)
     dev = resolve_device(device)
-    report = task.evaluate(model.to(dev), split, device=dev, batch_size=recipe.trainer.eval_batch_size)
+    if negatives is not None and task.name != "kws":
+        raise RecipeError(f"--negatives applies to keyword spotters, not to a '{task.name}' model")
+    streamed = ({"negatives": None if negatives is None else str(negatives),
+                 "thresholds": ckpt.config.get("thresholds")} if task.name == "kws" else {})
+    report = task.evaluate(model.to(dev), split, device=dev, batch_size=recipe.trainer.eval_batch_size, **streamed)
     out = Path(out_dir) if out_dir else report_dir(ckpt.path, split)
     plots = task.plots(report, out)
     public = {k: v for k, v in report.items() if not k.startswith("_")}
