@@ -116,3 +116,18 @@ def test_kws_task_trains_on_engine_examples_with_their_labels(pools, tmp_path):
     assert label == labels[5] and wav.shape == (SR,)
     with pytest.raises(Exception, match="drop the augment section"):
         KWSTask(data=data, model=KWSModel(), loss=KWSLoss(), augment=AugmentSpec(gain_prob=0.5), seed=0)
+
+
+def test_running_unknown_speech_fills_a_share_of_the_examples(pools, tmp_path):
+    root = tmp_path / "valid"
+    for word in ("_silence_", "_unknown_", "hello"):
+        (root / word).mkdir(parents=True)
+    data = KWSData(root=str(root), task="folders", engine=_spec(pools, tmp_path), keyword_pools=["tts-x"],
+                   exclude_groups=["tts-x/x-held"], engine_unknown=0.3, engine_silence=0.1, engine_running=0.5)
+    train = KWSTask(data=data, model=KWSModel(), loss=KWSLoss(), augment=AugmentSpec(), seed=0).dataset(
+        "train", train=True)
+    running = [train.running[(0, i)] for i in range(16)]
+    assert all(ex.label == 1 and "tts-x/x-held" not in ex.speech_groups for ex in running)
+    assert any(len(ex.speech_ids) > 1 for ex in running)  # words end to end, the last one cut
+    labels = [train[(0, i)][1] for i in range(64)]
+    assert 0.5 < labels.count(1) / 64 < 0.8  # half running speech, plus the placed share of 0.3 of the rest
