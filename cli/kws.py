@@ -232,7 +232,8 @@ def train_keyword(phrase: str = typer.Argument(..., help="The word or phrase to 
     from centaurus.errors import CentaurusError
     from centaurus.training.keyword import SIZES
     from centaurus.training.keyword import train_keyword as run
-    plans = default_plans(kokoro_blends=SIZES[size].kokoro_blends) if size in SIZES else None
+    plans = (default_plans(kokoro_blends=SIZES[size].kokoro_blends, near_miss_count=SIZES[size].near_misses)
+             if size in SIZES else None)
     if engines and plans is not None:
         wanted = {e.strip() for e in engines.split(",") if e.strip()}
         unknown = wanted - {p.engine for p in plans}

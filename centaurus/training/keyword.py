@@ -78,10 +78,11 @@ def _other_words(phrase: str, count: int) -> list[str]:
 
 
 def _pool_dirs(pool_root: Path | None) -> tuple[list[Path], list[Path]]:
-    """The speech and noise pool folders under `pool_root` (speech: real `speech-*` and `tts-*`)."""
+    """The speech and noise pool folders under `pool_root` that hold training clips (speech: real `speech-*`
+    and `tts-*`)."""
     if pool_root is None:
         return [], []
-    pools = sorted(p for p in pool_root.iterdir() if (p / "manifest.jsonl").is_file())
+    pools = sorted(p for p in pool_root.iterdir() if (p / "manifest.jsonl").is_file() and training_clips(p))
     return ([p for p in pools if p.name.startswith(("speech-", "tts-"))],
             [p for p in pools if p.name.startswith("noise-")])
 
@@ -140,7 +141,7 @@ def _recipe(name: str, size: Size, *, valid_root: Path, cache: Path, speech: lis
     return validate_recipe({
         "name": f"keyword-{name}", "task": "kws",
         "data": {"root": str(valid_root), "task": "folders", "keyword_pools": keyword_pools,
-                 "exclude_groups": exclude, "engine_unknown": 0.45, "engine_silence": 0.1,
+                 "exclude_groups": exclude, "engine_unknown": 0.4, "engine_silence": 0.1, "engine_running": 0.3,
                  "engine": {"pool_root": str(cache), "examples_per_epoch": size.examples_per_epoch,
                             "speech_pools": [{"pool": p} for p in speech], "noise_pools": [{"pool": p} for p in noise],
                             "noise": {"snr_db": [0.0, 25.0], "none_prob": 0.1},
@@ -191,7 +192,7 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
     root = Path(pool_root).expanduser() if pool_root else None
     if root is not None and not root.is_dir():
         raise DatasetError(f"{root}: pool folder not found; build it with `centaurus data pools` or leave it out")
-    plans = plans if plans is not None else default_plans(kokoro_blends=spec.kokoro_blends)
+    plans = plans if plans is not None else default_plans(kokoro_blends=spec.kokoro_blends, near_miss_count=spec.near_misses)
     near, others = near_misses(phrase, count=spec.near_misses, seed=seed), _other_words(words, spec.other_words)
     _say(f"[1/4] synthesising {phrase!r} in every voice and {len(near)} near-misses ({', '.join(near[:6])}, ...) "
          f"and {len(others)} other words in a few, cached in {cache}")
