@@ -210,8 +210,9 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
                          if _reserved(d.name, g)]
     speech = list(pools) + [str(d) for d in speech_dirs]
     keyword_pools = list(pools) + [str(d) for d in speech_dirs if d.name.startswith("tts-")]
-    held_noise = [d / c.path for d in noise_dirs for c in validation_clips(d)] or \
-                 [d / c.path for d in noise_dirs for c in read_manifest(d)]
+    # Validation cuts `_silence_` from the first second of each, so only clips of a second or more.
+    held_noise = [d / c.path for d in noise_dirs for c in validation_clips(d) if c.duration >= 1.05] or \
+                 [d / c.path for d in noise_dirs for c in read_manifest(d) if c.duration >= 1.05]
     rng = np.random.default_rng(seed)
     silence = [held_noise[i] for i in rng.permutation(len(held_noise))[:30]]
     valid_root = out / "work" / "valid"
