@@ -33,7 +33,7 @@ from centaurus.data.keyword import (
     write_validation,
 )
 from centaurus.data.pools.manifest import read_manifest
-from centaurus.data.pools.split import training_clips, validation_clips
+from centaurus.data.pools.split import training_clips
 from centaurus.data.pools.tts import NEAR_MISS
 from centaurus.data.speech_commands import SC35_WORDS
 from centaurus.errors import DatasetError
@@ -210,9 +210,10 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
                          if _reserved(d.name, g)]
     speech = list(pools) + [str(d) for d in speech_dirs]
     keyword_pools = list(pools) + [str(d) for d in speech_dirs if d.name.startswith("tts-")]
-    # Validation cuts `_silence_` from the first second of each, so only clips of a second or more.
-    held_noise = [d / c.path for d in noise_dirs for c in validation_clips(d) if c.duration >= 1.05] or \
-                 [d / c.path for d in noise_dirs for c in read_manifest(d) if c.duration >= 1.05]
+    # Training noise, never the pools' held-out noise that real validation sets are made of; at least 1 s long,
+    # as validation cuts `_silence_` from each clip's first second.
+    held_noise = [d / c.path for d in noise_dirs for c in training_clips(d) if c.kind == "noise"
+                  and c.duration >= 1.05]
     rng = np.random.default_rng(seed)
     silence = [held_noise[i] for i in rng.permutation(len(held_noise))[:30]]
     valid_root = out / "work" / "valid"
