@@ -171,24 +171,29 @@ def test_window_mode_matches_the_clip_model(tmp_path):
         aligned = scores.posteriors[int(np.flatnonzero(np.isclose(scores.times, 3.0))[0])]
         gaps.append(np.abs(aligned - alone).max())
         assert task.classes[int(aligned.argmax())] == task.classes[int(alone.argmax())] == word
-    assert max(gaps) < 0.02, gaps
+    assert max(gaps) < 1e-4, gaps  # measured: under 1e-4 on real and espeak clips in real speech
+
+
+# When this test was written the shipped model ranked the right word first on 2 of the 8 real clips ("no"
+# twice, at 0.69 and 0.70) and heard none at 0.8: real voices are its known weakness (issue 31).
+REAL_RANKED = 2
 
 
 @pytest.mark.skipif(not (REAL_KWS / "testing_list.txt").is_file(),
                     reason=f"{REAL_KWS} is absent: build it with `centaurus data validation` (real recordings "
                            f"are not shipped in the repository)")
 def test_real_voices_regression():
-    """The shipped model on the real keyword recordings, streamed as `kws detect` streams them at its
-    thresholds: it must hear at least as many as it did when this test was written."""
+    """The shipped model on the real keyword recordings, each streamed as `kws detect` streams it: on how
+    many is the clip's word the keyword it scores highest, and how many does it hear at its thresholds."""
     spotter = OnnxKeywordSpotter(SHIPPED / "kws-window.onnx", threshold=stored_thresholds(SHIPPED) or 0.8)
     clips = [line.strip() for line in (REAL_KWS / "testing_list.txt").read_text().splitlines() if line.strip()]
-    right = 0
+    ranked = heard = 0
     for name in clips:
-        spotter.reset()
-        found = spotter.push(read_samples(REAL_KWS / name)) + spotter.flush()
-        right += name.split("/")[0] in {d.keyword for d in found}
-    print(f"real keyword clips heard: {right} of {len(clips)}")
-    assert len(clips) == 8 and right >= REAL_HEARD
+        word, scores = name.split("/")[0], spotter.scores(read_samples(REAL_KWS / name))
+        ranked += spotter.classes[int(scores.smoothed(spotter.decisions).max(0).argmax())] == word
+        heard += word in {d.keyword for d in replay(scores, spotter.decisions)}
+    print(f"real keyword clips: {ranked} of {len(clips)} ranked first, {heard} heard at the thresholds")
+    assert len(clips) == 8 and ranked >= REAL_RANKED
 
 
 @pytest.mark.slow  # subprocesses that stream and load torch: 25-50 s on a busy machine
