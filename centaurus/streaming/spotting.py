@@ -57,7 +57,7 @@ class OnnxKeywordSpotter:
         path: the step written by `export_kws_window`.
         keywords: the classes that may fire (default: every word).
         threshold: one for every keyword, or a {keyword: value} map (a model's stored thresholds).
-        threads: intra-op threads (default: onnxruntime's choice).
+        threads: intra-op threads (default one).
     """
 
     def __init__(self, path: str | Path, *, keywords: list[str] | None = None,
