@@ -7,7 +7,7 @@ pushed in pieces of the same sizes. A model is a checkpoint folder or shipped na
 architecture with initial weights: cost does not depend on the weights); the default is each task's shipped
 model, or its offline recipe while none ships. A denoiser with exported ONNX steps (`stream-16ms.onnx`, the
 live one, and `stream-256ms.onnx`, the file one, beside its weights) also runs them in onnxruntime on 1 thread,
-as do a recogniser's 40 ms acoustic step and a keyword spotter's window step (`OnnxKeywordSpotter`).
+as do a recogniser's 40 ms and 160 ms acoustic steps and a keyword spotter's window step (`OnnxKeywordSpotter`).
 
 Then the targets of issue #32, each a whole process pinned to one core (--core), beside RNNoise: a long file
 (--long-minutes, default 10) denoised by the real `centaurus denoise` (its default: onnx with the file step;
@@ -310,7 +310,8 @@ def steps(models: list[str], seconds: float) -> None:
         if "kws" in model:
             cases += [("--spotter", chunk_ms) for chunk_ms in (8, 16, 32)]
         if not model.endswith(".yaml"):  # the shipped ONNX steps: a denoiser's 16 ms, a recogniser's 40 ms
-            cases += [("--onnx", 16), ("--onnx", 256)] if "denoise" in model else [("--onnx", 40)] if "asr" in model else []
+            steps_ms = (16, 256) if "denoise" in model else (40, 160) if "asr" in model else ()
+            cases += [("--onnx", chunk_ms) for chunk_ms in steps_ms]  # the live and file steps
             cases += [("--onnx-spotter", chunk_ms) for chunk_ms in (8, 16, 32)] if "kws" in model else []
         for kind, chunk_ms in cases:
             r = _subprocess(kind, model, str(chunk_ms), str(seconds))
