@@ -5,8 +5,8 @@ Speech Commands-layout folder of held-out voices for validation.
 Near-misses are made from the spelling, which every TTS engine reads aloud whether or not it is a word:
 - prefixes and tails: the first word or words, the last word, a word cut after its first vowel group or
   missing its first one ("incom", "coming");
-- one sound changed: a word's first vowel swapped ("oncoming"), its opening consonants swapped or added
-  ("bincoming", "domputer"), its ending swapped ("incomer", "computed");
+- one sound changed: a word's first vowel swapped ("oncoming"), its opening consonants swapped ("domputer";
+  never added before a vowel, which would keep the whole word), its ending swapped ("incomer", "computed");
 - one word swapped, in phrases of several words, for a near-miss of it ("hey commuter");
 - everyday words that share the word's first three or last three letters, from a small word list.
 """
@@ -75,7 +75,8 @@ def _word_variants(word: str) -> list[str]:
     if rest:
         first = rest[0]
         out += [onset + v + rest[1:] for v in "aeiou" if v != first]
-        out += [o + rest for o in _ONSETS if not _same_sound(o, onset)]
+        if onset:  # a consonant before a vowel-initial word would hold the whole word ("b" + "incoming")
+            out += [o + rest for o in _ONSETS if not _same_sound(o, onset)]
     for ending in _ENDINGS:
         for cut in (3, 2, 1):
             if len(word) > cut + 2 and not word.endswith(ending):

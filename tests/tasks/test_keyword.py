@@ -16,8 +16,9 @@ SR = 16000
 
 def test_near_misses_are_close_to_the_phrase_but_never_it():
     single = near_misses("incoming", count=24)
-    assert len(single) == 24 and len(set(single)) == 24
-    assert "incoming" not in single
+    assert 16 <= len(single) <= 24 and len(set(single)) == len(single)
+    assert not [w for w in single if "incoming" in w]  # never the word itself, nor the word with a sound added
+    assert len(near_misses("marvin", count=12)) == 12
     assert {"oncoming", "coming", "income"} <= set(single)  # a vowel swapped, a tail, a word sharing letters
     assert all(w[:2] in ("in", "on", "an", "en", "un") or w.endswith(("ing", "ion", "er", "ed")) or w in
                ("income", "inco") or "incom" in w for w in single), single  # every one shares a part
