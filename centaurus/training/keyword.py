@@ -8,7 +8,7 @@
    it stays unseen. One voice per engine is held out.
 3. Calibrate the threshold on held-out audio streamed as `kws detect` streams it: the held-out voices'
    negatives and real speech of groups kept out of training, in noise; positives are the held-out voices' takes.
-4. Write the best checkpoint, its threshold (config `thresholds`) and its ONNX window step into `out`.
+4. Write the last checkpoint, its threshold (config `thresholds`) and its ONNX window step into `out`.
 """
 from __future__ import annotations
 
@@ -158,13 +158,13 @@ def _recipe(name: str, size: Size, *, valid_root: Path, cache: Path, speech: lis
     }, source=f"kws train-keyword {name!r}")
 
 
-def _write_model(best: Path, out: Path, thresholds: dict[str, float], calibration: dict) -> None:
-    """The best checkpoint's weights and config into `out`, each file atomically, then its thresholds."""
+def _write_model(checkpoint: Path, out: Path, thresholds: dict[str, float], calibration: dict) -> None:
+    """The checkpoint's weights and config into `out`, each file atomically, then its thresholds."""
     from centaurus.streaming.calibrate import store_thresholds
     out.mkdir(parents=True, exist_ok=True)
     for name in (MODEL_FILE, CONFIG_FILE):
         tmp = out / f".{name}.tmp-{os.getpid()}"
-        shutil.copyfile(best / name, tmp)
+        shutil.copyfile(checkpoint / name, tmp)
         os.replace(tmp, out / name)
     store_thresholds(out, thresholds, calibration)
 
@@ -225,10 +225,13 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
                      noise=[str(d) for d in noise_dirs], exclude=exclude, run_dir=out / "work" / "run", seed=seed,
                      workers=1 if workers > 1 else 0)
     result = train(recipe, device=device, force=True, progress=progress)
-    if result.best_checkpoint is None:
+    # The last checkpoint, not the "best": every epoch draws fresh examples, and a handful of held-out takes
+    # among many hard near-misses is too few to choose by (accuracy favours a model that hears no keyword).
+    final = result.last_checkpoint
+    if final is None or not result.valid_log:
         raise DatasetError(f"{out}: training stopped before its first validation")
     _say(f"[3/4] calibrating the threshold for {target_fa_per_hour:g} false accepts per hour")
-    _, task, model, _ = load_model(result.best_checkpoint)
+    _, task, model, _ = load_model(final)
     classes = list(task.classes)
     spotter = KeywordSpotter(model, classes, threshold=1.0)
     positives, streams = _calibration_audio(words, spec, tts=tts, holdout=holdout, real=real,
@@ -244,11 +247,11 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
                "calibration_hours": round(hours, 3), "calibration_false_accepts": calibration.false_accepts.count,
                "calibration_recall": 1 - calibration.misses.rate if calibration.misses else None,
                "calibration_positives": len(positives), "holdout_voices": holdout, "near_misses": near,
-               "validation_accuracy": result.best_metric}
+               "validation_accuracy": result.valid_log[-1]["accuracy"]}
     _say(f"[4/4] threshold {summary['threshold']:.2f}: {calibration.false_accepts.count} false accepts in "
          f"{hours * 60:.1f} min of held-out negatives, recall {summary['calibration_recall']:.2f} on "
          f"{len(positives)} held-out takes; writing {out}")
-    _write_model(result.best_checkpoint, out, calibration.thresholds,
+    _write_model(final, out, calibration.thresholds,
                  {k: summary[k] for k in ("calibration_hours", "calibration_false_accepts", "calibration_recall",
                                           "holdout_voices")} | {"target_fa_per_hour": target_fa_per_hour})
     export_steps(out)
