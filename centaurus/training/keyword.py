@@ -175,9 +175,17 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
                   device: str = "cpu", workers: int = 2, force: bool = False, progress: bool = True) -> dict:
     """Synthesise, train, calibrate and export a spotter for `phrase` into the checkpoint folder `out` (see the
     module docstring). Returns a summary (classes, voices, threshold, calibration figures, seconds)."""
-    from centaurus.streaming import KeywordSpotter
     from centaurus.streaming.export import export_steps
-    from centaurus.tasks.detection import Decisions, active_classes, calibrate_thresholds
+    from centaurus.tasks.detection import (
+        HOP_S,
+        REFRACTORY_S,
+        SMOOTH_S,
+        Decisions,
+        active_classes,
+        calibrate_thresholds,
+        smoothing_hops,
+    )
+    from centaurus.tasks.kws import window_scores
 
     from . import load_model, train
 
@@ -232,15 +240,16 @@ def train_keyword(phrase: str, out: str | Path, *, pool_root: str | Path | None 
         raise DatasetError(f"{out}: training stopped before its first validation")
     _say(f"[3/4] calibrating the threshold for {target_fa_per_hour:g} false accepts per hour")
     _, task, model, _ = load_model(final)
+    model_device = next(model.parameters()).device
     classes = list(task.classes)
-    spotter = KeywordSpotter(model, classes, threshold=1.0)
     positives, streams = _calibration_audio(words, spec, tts=tts, holdout=holdout, real=real,
                                             noises=[held_noise[i] for i in rng.permutation(len(held_noise))[:20]],
                                             seed=seed)
-    pos_scores = [spotter.scores(w, name) for w in positives]
-    neg_scores = [spotter.scores(w) for w in streams]
-    rule = Decisions(classes, active_classes(classes, None), threshold=1.0, refractory_s=spotter.decisions.refractory_s,
-                     smooth=spotter.decisions.smooth)
+    # Batched, and equal to what `kws detect` (window context) decides on.
+    pos_scores = [window_scores(model, w, device=model_device, keyword=name) for w in positives]
+    neg_scores = [window_scores(model, w, device=model_device) for w in streams]
+    rule = Decisions(classes, active_classes(classes, None), threshold=1.0, refractory_s=REFRACTORY_S,
+                     smooth=smoothing_hops(SMOOTH_S, HOP_S))
     calibration = calibrate_thresholds(pos_scores, neg_scores, rule, target_fa_per_hour=target_fa_per_hour)
     hours = calibration.false_accepts.hours
     summary = {"keyword": name, "classes": classes, "threshold": calibration.thresholds[name],
