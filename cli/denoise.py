@@ -211,6 +211,14 @@ class _FileDenoiser:
             return source, target, None, [], str(err)
 
 
+def _stamp(path: Path) -> int | None:
+    """A file's modification time in ns, None if it does not exist."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def _denoise_files(worker: _FileDenoiser, plan: list[tuple[Path, Path]], *, jobs: int, engine: str) -> None:
     """The plan through `worker`, `jobs` files at once; a summary of the lot for several files, and of what
     was done on Ctrl-C (exit 130)."""
@@ -220,6 +228,7 @@ def _denoise_files(worker: _FileDenoiser, plan: list[tuple[Path, Path]], *, jobs
         one_thread_each()
         worker.new_stream()  # a model that cannot load fails once, here
     done, failed, audio_seconds, start = 0, 0, 0.0, time.perf_counter()
+    before = {target: _stamp(target) for _, target in plan}
     try:
         with closing(run_files(worker, plan, jobs=jobs)) as results:
             for source, target, report, notes, error in results:
@@ -232,6 +241,8 @@ def _denoise_files(worker: _FileDenoiser, plan: list[tuple[Path, Path]], *, jobs
                 _summary(str(source), target, report, engine)
                 done, audio_seconds = done + 1, audio_seconds + report.audio_seconds
     except KeyboardInterrupt:
+        # Count what is on disk: a file can be renamed into place just before its result reaches this loop.
+        done = max(done, sum(_stamp(target) not in (None, before[target]) for target in before))
         typer.echo(f"interrupted: {done} of {len(plan)} file(s) done; none left half-written", err=True)
         raise SystemExit(130) from None
     if len(plan) > 1:
