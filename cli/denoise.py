@@ -241,7 +241,12 @@ def _denoise_files(worker: _FileDenoiser, plan: list[tuple[Path, Path]], *, jobs
                 _summary(str(source), target, report, engine)
                 done, audio_seconds = done + 1, audio_seconds + report.audio_seconds
     except KeyboardInterrupt:
-        # Count what is on disk: a file can be renamed into place just before its result reaches this loop.
+        # The workers are stopped by now; one killed mid-write, or a signal between creating a temporary and
+        # guarding it, can leave a temporary behind: remove them. Then count what is on disk, since a file can be
+        # renamed into place just before its result reaches this loop.
+        for target in before:
+            for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
         done = max(done, sum(_stamp(target) not in (None, before[target]) for target in before))
         typer.echo(f"interrupted: {done} of {len(plan)} file(s) done; none left half-written", err=True)
         raise SystemExit(130) from None

@@ -139,5 +139,7 @@ def test_ctrl_c_during_a_folder_keeps_finished_files_and_no_partial_one(tmp_path
     assert "Traceback" not in stderr
     for path in kept:  # each one complete
         assert sf.info(path).frames == 64000
-        assert f"-> {out / path.name}" in stdout
+    # A file can be renamed into place just before Ctrl-C reaches the loop that prints it: printed ⊆ kept.
+    printed = {line.split("-> ")[1].split()[0] for line in stdout.splitlines() if "-> " in line}
+    assert printed <= {str(p) for p in kept}, (printed, kept)
     assert sorted(os.listdir(folder)) == [f"f{i}.wav" for i in range(8)]
