@@ -162,7 +162,7 @@ def _power_table(weight: torch.Tensor, log_pole: torch.Tensor, *, start: int, le
     """w·p^e for e = start … start + length − 1, pairs (..., n, length, 2) from pairs (..., n, 2). Made as the
     products p^{k·c}·p^j of two tables of about √length powers each (c ≈ √length, j < c), in one matrix
     product: an ONNX runtime holds every intermediate tensor while it folds a plan when it loads a graph, so
-    few may have the full size. Both factors are normal numbers or zero (`_powers`), so their product is too."""
+    few may have the full size."""
     inner = math.isqrt(max(length - 1, 0)) + 1
     outer = -(-length // inner)
     dtype, device = log_pole.dtype, log_pole.device
@@ -171,7 +171,10 @@ def _power_table(weight: torch.Tensor, log_pole: torch.Tensor, *, start: int, le
     # (Re f, Im f)·[[Re p^j, Im p^j], [−Im p^j, Re p^j]] = (Re, Im) of f·p^j, for every j at once
     near = torch.stack([torch.stack([n_re, n_im], -1), torch.stack([-n_im, n_re], -1)], -3)     # (..., n, 2, c, 2)
     table = torch.matmul(torch.stack(far, -1), near.flatten(-2)).unflatten(-1, (inner, 2)).flatten(-3, -2)
-    return table if outer * inner == length else table[..., :length, :]
+    table = table if outer * inner == length else table[..., :length, :]
+    # the floor of `_powers` on the product too: a plan's entries times activations must stay normal numbers
+    exponents = torch.arange(start, start + length, device=device, dtype=dtype)
+    return torch.where((log_pole[..., 0:1] * exponents < _floor(dtype))[..., None], 0, table)
 
 
 def _driven_weights(log_pole, beta, *, length: int, starts: torch.Tensor) -> torch.Tensor:
