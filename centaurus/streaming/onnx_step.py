@@ -4,10 +4,13 @@
 `enhance_stream` drives either. Without torch the process needs about a tenth of the memory, which is what
 makes hour-long files fit in a few hundred MB.
 """
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replacing
 from ..audio.files import SAMPLE_RATE
 from ..errors import CheckpointError
 from ..training.pretrained import resolve_checkpoint  # names → folders; imports no torch
@@ -56,14 +59,44 @@ def open_session(path: str | Path, *, threads: int | None = None):
     mostly wait on each other (the denoiser's 256 ms step on a busy 2-core machine: RTF 0.06 on one thread,
     0.13-0.15 on onnxruntime's own choice of two, which also ignores a process pinned to one core)."""
     import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: its warnings are not the user's business
-    options.intra_op_num_threads, options.inter_op_num_threads = threads or 1, 1
+
+    def session(source: Path, *, save: Path | None = None):
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: its warnings are not the user's business
+        options.intra_op_num_threads, options.inter_op_num_threads = threads or 1, 1
+        if save is not None:  # constant folding only: what is saved runs on any CPU
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            options.optimized_model_filepath = str(save)
+        try:
+            return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{path}: not a loadable ONNX model ({reason})") from None
+
+    path = Path(path)
+    folded = _folded_path(path)
+    if folded is None or folded.is_file():
+        return session(folded or path)
+    # First use: onnxruntime builds the SSM plans from the poles (the file stores only those) and keeps every
+    # intermediate until it is done, several times the folded size; later runs load the folded copy.
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a loadable ONNX model ({reason})") from None
+        folded.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(folded) as tmp:
+            session(path, save=tmp)
+    except OSError:  # a read-only cache: fold at every load instead
+        return session(path)
+    return session(folded)
+
+
+def _folded_path(path: Path) -> Path | None:
+    """Where the constant-folded copy of the step at `path` is cached (keyed by its content), or None where it
+    cannot be read. `CENTAURUS_CACHE` moves the cache (default ~/.cache/centaurus)."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+    except OSError:
+        return None
+    root = Path(os.environ.get("CENTAURUS_CACHE") or Path.home() / ".cache" / "centaurus")
+    return root / "onnx" / f"{path.stem}-{digest}.onnx"
 
 
 class OnnxStreamer(ChunkedStream):
