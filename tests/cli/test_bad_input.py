@@ -124,7 +124,8 @@ def test_ctrl_c_during_a_folder_keeps_finished_files_and_no_partial_one(tmp_path
     for i in range(8):
         sf.write(folder / f"f{i}.wav", np.roll(_speech(4.0), 999 * i), 16000)
     process = subprocess.Popen([sys.executable, "-m", "centaurus_cli.main", "denoise", str(folder), "-o", str(out),
-                                "--jobs", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--jobs", jobs, "--chunk-ms", "16"],  # the live step: slow enough to interrupt mid-folder
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out.is_dir() and any(p.suffix == ".wav" and not p.name.startswith(".") for p in out.iterdir())):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
