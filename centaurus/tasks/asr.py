@@ -27,7 +27,7 @@ from centaurus.errors import DatasetError, RecipeError
 from centaurus.layers import StreamingModule, StreamingSequential
 from centaurus.models import CentaurusClassifier, ClassifierConfig
 
-from .base import AugmentSpec, EpochItems, Strict, augmented, batches
+from .base import AugmentSpec, EngineItems, EpochItems, Strict, augmented, batches
 from .ctc import EMPTY_BEAMS, Scorer, beam_step, best_path_step, best_prefix
 from .frontend import (
     HOP,
@@ -111,20 +111,6 @@ def prefix_beam_search(log_probs: torch.Tensor, *, beam_width: int, tokenizer: T
                        scorer: Scorer | None = None) -> str:
     """CTC prefix beam search over one utterance's (T, vocab) log-probs, with an optional LM `scorer`."""
     return best_prefix(beam_step(EMPTY_BEAMS, log_probs, beam_width=beam_width, scorer=scorer), tokenizer)
-
-
-class _EngineUtterances(torch.utils.data.Dataset):
-    """The engine's examples as (noisy utterance, transcript) training items, keyed (epoch, index)."""
-
-    def __init__(self, engine: MixingEngine):
-        self.engine = engine
-
-    def __len__(self):
-        return len(self.engine)
-
-    def __getitem__(self, key):
-        example = self.engine[key]
-        return example.noisy, example.text
 
 
 class ASRTask:
@@ -215,8 +201,8 @@ class ASRTask:
 
     def dataset(self, split: str, *, train: bool):
         if train and self.data.engine is not None:
-            return _EngineUtterances(MixingEngine(self.data.engine, segment_samples=None, seed=self.seed,
-                                                  speech=self._engine_speech))
+            return EngineItems(MixingEngine(self.data.engine, segment_samples=None, seed=self.seed,
+                                            speech=self._engine_speech), "text")
         base = self._corpus(split)
         return EpochItems(base, self._prepare, seed=self.seed) if train else base
 

@@ -120,3 +120,18 @@ def batches(dataset: Dataset, batch_size: int, collate):
     """Plain in-order batches for evaluation."""
     for start in range(0, len(dataset), batch_size):
         yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+
+
+class EngineItems(Dataset):
+    """A mixing engine's examples as (noisy, `target` field) training items, keyed (epoch, index) like
+    `EpochItems`: the denoiser's target waveform, the recogniser's text."""
+
+    def __init__(self, engine, target: str):
+        self.engine, self.target = engine, target
+
+    def __len__(self):
+        return len(self.engine)
+
+    def __getitem__(self, key):
+        example = self.engine[key]
+        return example.noisy, getattr(example, self.target)

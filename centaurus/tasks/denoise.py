@@ -30,7 +30,7 @@ from centaurus.errors import DatasetError, RecipeError
 from centaurus.layers.stft import check_frames
 from centaurus.models import CentaurusHourglass, HourglassConfig, MaskerConfig, SpectralMasker
 
-from .base import AugmentSpec, EpochItems, Strict, augmented
+from .base import AugmentSpec, EngineItems, EpochItems, Strict, augmented
 from .losses import multi_resolution_stft_loss, si_sdr
 from .plots import plot_spectrograms
 
@@ -132,20 +132,6 @@ class RealPairs(torch.utils.data.Dataset):
         return noisy, clean
 
 
-class _EngineItems(torch.utils.data.Dataset):
-    """The engine's examples as (noisy, target) training items, keyed (epoch, index) like `EpochItems`."""
-
-    def __init__(self, engine: MixingEngine):
-        self.engine = engine
-
-    def __len__(self):
-        return len(self.engine)
-
-    def __getitem__(self, key):
-        example = self.engine[key]
-        return example.noisy, example.target
-
-
 def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, -x.shape[-1] % multiple))
 
@@ -226,7 +212,7 @@ class DenoiseTask:
 
     def dataset(self, split: str, *, train: bool):
         if train and self.data.engine is not None:
-            return _EngineItems(MixingEngine(self.data.engine, segment_samples=self.segment, seed=self.seed))
+            return EngineItems(MixingEngine(self.data.engine, segment_samples=self.segment, seed=self.seed), "target")
         base = self._pairs(split)
         return EpochItems(base, functools.partial(self._crop, pool=base), seed=self.seed) if train else base
 
