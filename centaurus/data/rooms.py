@@ -2,10 +2,11 @@
 `augment.simulate_rir`), simulated once and cached as an `.npz` keyed by its parameters, and the convolution
 that keeps the reverberant speech aligned with its dry or early-reverberant target.
 
-The convolution is speechbrain's `reverberate`, which aligns the output on the RIR's strongest tap (the direct
-path). It convolves circularly over the input's length, so the input is zero-padded by the RIR's length first
-(else the tail of a 1 s room would wrap onto the start) to a fast FFT length, and cut back after. The early target convolves with the
-same RIR cut `early_ms` after that tap, so both share the alignment by construction.
+The convolution is a full linear one (scipy's `fftconvolve`) read from the RIR's strongest tap (the direct path)
+on, so the output stays aligned with the dry input. scipy's FFT runs on one thread unless told otherwise, so an
+example is bit-identical in a data worker (one thread) and in the trainer (torch's FFT, like speechbrain's
+`reverberate` that uses it, rounds differently for some lengths as the thread count changes). The early target
+convolves with the same RIR cut `early_ms` after that tap, so both share the alignment by construction.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.fft import next_fast_len
+from scipy.signal import fftconvolve
 
 from centaurus.atomic import replacing
 from centaurus.data.augment import simulate_rir
@@ -103,7 +104,6 @@ def early_part(rir: torch.Tensor, *, early_ms: float, sample_rate: int) -> torch
 
 def reverberate_aligned(dry: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     """(L,) convolved with `rir`, aligned on its strongest tap and cut to L (no circular wrap, no rescaling)."""
-    from speechbrain.processing.signal_processing import reverberate  # loads with the engine, not every recipe
-    # A 5-smooth FFT length: the exact padded length can hold a large prime (30 ms instead of 5 ms per call).
-    padded = torch.nn.functional.pad(dry, (0, next_fast_len(dry.shape[0] + rir.shape[0]) - dry.shape[0]))
-    return reverberate(padded[None], rir, rescale_amp=None)[0, : dry.shape[0]]
+    peak = int(rir.abs().argmax())
+    wet = fftconvolve(dry.numpy(), rir.numpy().astype(dry.numpy().dtype))[peak: peak + dry.shape[0]]
+    return torch.from_numpy(np.ascontiguousarray(wet))
