@@ -125,7 +125,9 @@ def test_ctrl_c_during_a_folder_keeps_finished_files_and_no_partial_one(tmp_path
         sf.write(folder / f"f{i}.wav", np.roll(_speech(4.0), 999 * i), 16000)
     process = subprocess.Popen([sys.executable, "-m", "centaurus_cli.main", "denoise", str(folder), "-o", str(out),
                                 "--jobs", jobs, "--chunk-ms", "16"],  # the live step: slow enough to interrupt mid-folder
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # as at a terminal: a background job (pytest run with `&`) inherits SIGINT ignored
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out.is_dir() and any(p.suffix == ".wav" and not p.name.startswith(".") for p in out.iterdir())):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
