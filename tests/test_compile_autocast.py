@@ -32,6 +32,7 @@ def compiled_matches_eager(device: str, length: int, *, rtol: float, atol: float
     torch.testing.assert_close(gc, g, rtol=rtol, atol=10 * atol)
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 @pytest.mark.parametrize("length", [64, 2048])
 def test_compiled_model_matches_eager_forward_and_backward(length):
     """At 2048 samples the s5 layer filters by chunks, at 64 it assembles the kernels first."""

@@ -108,6 +108,7 @@ def test_denoise_bad_inputs_give_one_line(checkpoint, tmp_path):
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:"), result.stderr
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_onnx_engine_equals_torch_engine_and_never_imports_torch(checkpoint, tmp_path):
     """With an exported step beside the weights, the default engine (auto) runs it in onnxruntime: the torch
     engine's output, through the same command, in a process that never imports torch (what keeps hour-long

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from centaurus.audio import load_audio
@@ -18,6 +19,7 @@ def _cli(*args):
                           timeout=300)
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_export_cli_streams_like_pytorch(tmp_path):
     root = make_kws(tmp_path / "kws", train=4)
     recipe = kws_recipe(root, tmp_path / "run", epochs=1)

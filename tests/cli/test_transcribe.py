@@ -97,6 +97,7 @@ def test_files_and_mic_are_exclusive(trained):
     assert done.returncode == 2 and "give either FILE... or --mic" in done.stderr and done.stdout == ""
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_language_model_built_from_transcripts_drives_beam_search(trained, tmp_path):
     """`centaurus lm` counts the corpus transcripts; transcribe and eval decode with it exactly as the library."""
     checkpoint, speech, one_shot = trained

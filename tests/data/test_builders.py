@@ -95,6 +95,7 @@ def test_cli_errors_are_one_line(tmp_path):
     assert proc.stderr.startswith(f"error: {noise / 'broken.wav'}: not a readable audio file")
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_cli_reports_malformed_dataset_files(tmp_path):
     """Each malformed audio file handed to a builder gives `error: <path>: <problem>` and no traceback."""
     cases = {"empty.wav": b"", "text.wav": b"hello" * 100}

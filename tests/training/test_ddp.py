@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from safetensors.torch import load_file
 
@@ -35,6 +36,7 @@ def _run(args, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_two_process_ddp_matches_single_process(tmp_path):
     root = make_kws(tmp_path / "data", train=16)  # 48 clips: 6 steps per epoch at global batch 8
     for name in ("one", "two"):

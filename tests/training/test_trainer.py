@@ -101,6 +101,7 @@ def _one_line_error(proc, expected: str):
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and expected in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_bad_recipes_are_one_line_errors(kws_root, tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(kws_recipe(kws_root, tmp_path / "run")))
@@ -113,6 +114,7 @@ def test_bad_recipes_are_one_line_errors(kws_root, tmp_path):
                     "trainer.length_buckets: the kws training set does not know its items' lengths")
 
 
+@pytest.mark.slow  # over 20 s: the default suite stays within CI's 15 minutes
 def test_bad_checkpoints_are_clear_errors(kws_root, tmp_path):
     result = train(validate_recipe(kws_recipe(kws_root, tmp_path / "run", epochs=1), source="t"), device="cpu",
                    progress=False)
