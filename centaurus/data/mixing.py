@@ -77,7 +77,7 @@ class RoomSpec(_Strict):
     distance_m: Range = [0.3, 3.0]  # source to microphone
     bank: int = Field(200, ge=1)  # rooms simulated once, then cached
     seed: int = 0  # the bank's seed (independent of the training seed, so the cache serves every run)
-    target: Literal["early", "dry"] = "early"
+    target: Literal["early", "dry", "reverberant"] = "early"  # reverberant: the room stays, only noise goes
     early_ms: float = Field(50.0, ge=0)  # early target: the RIR up to this long after its direct path
     cache_dir: str = "~/.cache/centaurus/rooms"
 
@@ -374,6 +374,8 @@ class MixingEngine(torch.utils.data.Dataset):
             if self.spec.room.target == "early":
                 target = reverberate_aligned(speech, early_part(rir, early_ms=self.spec.room.early_ms,
                                                                 sample_rate=self.rate))
+            elif self.spec.room.target == "reverberant":
+                target = reverberant
         noisy, snr, noise_ids = reverberant, None, []
         if rng.random() >= self.spec.noise.none_prob:
             noise, noise_ids = self._noise(rng, length)

@@ -137,6 +137,20 @@ def test_room_keeps_length_and_alignment(pools, tmp_path, target):
         assert _lag(ex.target, ex.noisy) == 0
 
 
+def test_reverberant_target_keeps_the_room_and_removes_only_noise(pools, tmp_path):
+    spec = {"room": {"prob": 1.0, "target": "reverberant"}}
+    quiet = MixingEngine(_spec(pools, tmp_path, noise={"none_prob": 1.0}, **spec), segment_samples=2 * SR, seed=0)
+    noisy = MixingEngine(_spec(pools, tmp_path, noise={"none_prob": 0.0}, **spec), segment_samples=2 * SR, seed=0)
+    dry = MixingEngine(_spec(pools, tmp_path, noise={"none_prob": 1.0}, room={"prob": 1.0, "target": "dry"}),
+                       segment_samples=2 * SR, seed=0)
+    for index in range(3):
+        ex = quiet[(0, index)]
+        assert ex.room is not None and torch.equal(ex.noisy, ex.target)  # nothing to remove: the target is the input
+        assert not torch.allclose(ex.target, dry[(0, index)].target, atol=1e-3)  # ... and it holds the room's tail
+        ex = noisy[(0, index)]
+        assert ex.noise_ids and not torch.allclose(ex.noisy, ex.target, atol=1e-3)
+
+
 def test_rir_bank_is_simulated_once_and_reused(pools, tmp_path):
     spec = _spec(pools, tmp_path, room={"prob": 1.0})
     first = MixingEngine(spec, segment_samples=SR, seed=0).rooms
