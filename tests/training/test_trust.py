@@ -92,8 +92,9 @@ def test_sigint_checkpoints_mid_epoch_and_resume_ends_identical(root, whole, tmp
     assert f"resumed from step {step} (epoch {step / PER_EPOCH:.2f})" in resumed.stdout
     for name in ("model.safetensors", "train_state.safetensors"):
         assert_same(weights(whole[0], name), weights(out, name))
-    final = resumed.stdout.strip().splitlines()[-1]
-    assert final == f"best accuracy {whole[1].best_metric:.4f} at step {whole[1].best_step}: {out}/checkpoints/best"
+    # the best line, then (for a KWS run) where its ONNX steps went
+    assert f"best accuracy {whole[1].best_metric:.4f} at step {whole[1].best_step}: {out}/checkpoints/best" in \
+        resumed.stdout.strip().splitlines()
 
 
 def files(out):
