@@ -5,7 +5,11 @@
 
 A data folder is either the project's validation layout (DIR/denoise/{noisy,clean}/<id>.wav and
 DIR/denoise/pairs.csv with columns id, speech_group, noise_family, noise_source, snr_db, subset: one table per
-subset) or a VoiceBank-DEMAND root (its test split; noise families from log_testset.txt). Default: data/validation in the repository (`centaurus data validation`).
+subset, each broken down by noise family and by speech source, the pool before the ":" of speech_group) or a
+VoiceBank-DEMAND root (its test split; noise families from log_testset.txt). Default: data/validation in the
+repository (`centaurus data validation`). The speech breakdown matters there: the game pools' acted voices
+(band-passed, pitched, processed) are what RNNoise and DeepFilterNet3 take for noise, while the plain voices of
+alsa, klettres and ktuberling show how a denoiser treats natural speech.
 
 Each system denoises every noisy file of every set in one process of its own, pinned to one core (as are its
 threads: OMP/MKL/onnxruntime see one CPU), so its whole-process RTF (process wall time over audio seconds:
@@ -61,6 +65,7 @@ class Pair:
     noisy: str
     clean: str
     family: str
+    speech: str = ""  # the speech's source (its pool), where the set names it
 
 
 # ---------------------------------------------------------------- data
@@ -84,7 +89,8 @@ def validation_pairs(root: Path, limit: int | None) -> list[Pair]:
         for path in (noisy, clean):
             if not path.is_file():
                 raise DatasetError(f"{table}: lists {row['id']}, but {path} is missing")
-        pairs.append(Pair(name, row["id"], str(noisy), str(clean), row["noise_family"] or "unknown"))
+        pairs.append(Pair(name, row["id"], str(noisy), str(clean), row["noise_family"] or "unknown",
+                          (row.get("speech_group") or "").split(":")[0]))
     return pairs
 
 
@@ -355,14 +361,15 @@ def mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def summarise(pairs: list[Pair], scores: dict[str, list[dict]], systems: list[str]) -> dict:
-    """Per set: the mean of every score for the noisy input and each system, overall and per noise family."""
+def summarise(pairs: list[Pair], scores: dict[str, list[dict]], systems: list[str], key: str = "family") -> dict:
+    """Per set: the mean of every score for the noisy input and each system, overall ("all") and per value of
+    the pairs' `key` (noise family, or speech source)."""
     out = {}
     for name in dict.fromkeys(p.set for p in pairs):
         rows = [i for i, p in enumerate(pairs) if p.set == name]
         groups = {"all": rows}
-        for family in sorted({pairs[i].family for i in rows}):
-            groups[family] = [i for i in rows if pairs[i].family == family]
+        for value in sorted({getattr(pairs[i], key) for i in rows}):
+            groups[value] = [i for i in rows if getattr(pairs[i], key) == value]
         out[name] = {group: {"pairs": len(idx), **{who: {k: mean([scores[who][i].get(k) for i in idx])
                                                          for k in SCORES} for who in ["noisy", *systems]}}
                      for group, idx in groups.items()}
@@ -403,18 +410,25 @@ def markdown(results: dict) -> str:
                                 if who not in ("noisy", rnnoise) else "") + " |"
             lines.append(f"| {who} | " + " | ".join(fmt(s[k]) for k in SCORES) + " | " + " | ".join(deltas)
                          + " |" + versus)
-        lines += ["", "By noise family: noisy PESQ-WB / STOI, then each system's ΔPESQ-WB / ΔSTOI", "",
-                  "| family | pairs | noisy | " + " | ".join(systems) + " |",
-                  "|---" * (len(systems) + 3) + "|"]
-        for family, t in groups.items():
-            if family == "all":
-                continue
-            n = t["noisy"]
-            cells = [f"{fmt(t[w]['pesq_wb'] - n['pesq_wb'], 2, True)} / {fmt(t[w]['stoi'] - n['stoi'], 3, True)}"
-                     for w in systems]
-            lines.append(f"| {family} | {t['pairs']} | {fmt(n['pesq_wb'])} / {fmt(n['stoi'], 3)} | "
-                         + " | ".join(cells) + " |")
+        lines += _breakdown("noise family", groups, systems)
+        speech = results.get("by_speech", {}).get(name, {})
+        if len(speech) > 2:  # "all" and two sources or more
+            lines += _breakdown("speech source", speech, systems)
     return "\n".join(lines) + "\n"
+
+
+def _breakdown(what: str, groups: dict, systems: list[str]) -> list[str]:
+    lines = ["", f"By {what}: noisy PESQ-WB / STOI, then each system's ΔPESQ-WB / ΔSTOI", "",
+             f"| {what} | pairs | noisy | " + " | ".join(systems) + " |", "|---" * (len(systems) + 3) + "|"]
+    for group, t in groups.items():
+        if group == "all":
+            continue
+        n = t["noisy"]
+        cells = [f"{fmt(t[w]['pesq_wb'] - n['pesq_wb'], 2, True)} / {fmt(t[w]['stoi'] - n['stoi'], 3, True)}"
+                 for w in systems]
+        lines.append(f"| {group or 'unnamed'} | {t['pairs']} | {fmt(n['pesq_wb'])} / {fmt(n['stoi'], 3)} | "
+                     + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(results: dict, path: Path) -> None:
@@ -517,7 +531,7 @@ def benchmark(args) -> None:
              "data: " + ", ".join(str(d) for d in args.data),
              "DNSMOS: " + ("skipped (--no-dnsmos)" if args.no_dnsmos else "speechmos, non-personalised")]
     results = dict(date=time.strftime("%Y-%m-%d %H:%M"), notes=notes, systems=systems, cost=cost,
-                   sets=summarise(pairs, scores, systems),
+                   sets=summarise(pairs, scores, systems), by_speech=summarise(pairs, scores, systems, "speech"),
                    pairs=[dict(asdict(p), **{w: scores[w][i] for w in signals}) for i, p in enumerate(pairs)])
     write_text(args.out / "results.json", json.dumps(results, indent=1))
     text = markdown(results)

@@ -64,7 +64,7 @@ def pairs(tmp_path_factory) -> Path:
         noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2) / 10 ** (snr / 10))
         sf.write(folder / "noisy" / f"p{i}.wav", (clean + noise).astype(np.float32), 16000)
         sf.write(folder / "clean" / f"p{i}.wav", clean, 16000)
-        rows.append(dict(id=f"p{i}", speech_group="espeak", noise_family=family, noise_source="generated",
+        rows.append(dict(id=f"p{i}", speech_group=("tts-espeak:en", "tts-flite:kal")[i], noise_family=family, noise_source="generated",
                          snr_db=snr, subset="espeak"))
     with open(folder / "pairs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -128,6 +128,10 @@ def test_denoise_peers_end_to_end(pairs, tmp_path):
     assert table["white"]["RNNoise"]["stoi"] == rows[0]["RNNoise"]["stoi"]
     markdown = (tmp_path / "results.md").read_text()
     assert "ΔPESQ-WB − RNNoise's" in markdown and "| hum | 1 |" in markdown
+    speech = results["by_speech"][f"{pairs.name}/espeak"]
+    assert speech["tts-espeak"]["pairs"] == speech["tts-flite"]["pairs"] == 1
+    assert speech["tts-flite"]["RNNoise"]["stoi"] == table["hum"]["RNNoise"]["stoi"]  # the same pair
+    assert "By speech source" in markdown and "| tts-flite | 1 |" in markdown
     assert (tmp_path / "delta_pesq_vs_rtf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
