@@ -11,7 +11,7 @@ skipping planned batches. Example (epoch, index) draws all its randomness from a
 after a resume. `len()` is a virtual epoch (`examples_per_epoch`).
 
 Order: speech (clips of one group end to end, with pauses) -> voice (speed, pitch, vocal-tract length,
-formants) -> room (RIR from a cached bank; the target is the dry or early-reverberant speech, aligned) -> noise
+formants) -> room (RIR from a cached bank; the target is the dry, early-reverberant or reverberant speech, aligned) -> noise
 (1-3 sources, SNR on active speech, or none) -> device (see `devices`: band-limit, EQ, level, clipping, DC, bit
 depth, codec). Linear channel effects (band-limit, EQ, notches, level) apply to the target too, so a denoiser
 is not asked to invent a band or undo a microphone; the additive and non-linear ones do not.

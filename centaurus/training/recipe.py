@@ -180,7 +180,7 @@ def apply_override(data: dict, assignment: str, *, source: str) -> None:
 # The keys that name files or folders. A checkpoint keeps its recipe, so they are stored absolute: `eval` or a
 # resumed `train` then finds them from any working folder.
 PATH_KEYS = ("data.root", "augment.noise_dir", "decode.lm", "trainer.out_dir", "data.engine.pool_root",
-             "data.engine.room.cache_dir", "data.corpus")
+             "data.engine.room.cache_dir", "data.corpus", "data.negatives")
 # Inputs that lie under data.root move with it when it is overridden (the output folder never does).
 ROOTED_KEYS = ("augment.noise_dir", "decode.lm")
 

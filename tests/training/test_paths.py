@@ -62,6 +62,8 @@ def test_relative_paths_come_from_the_recipes_folder_and_overrides_from_the_work
     assert recipe.data.root == str(tmp_path / "data")
     assert recipe.augment.noise_dir == str(tmp_path / "data" / "_background_noise_")
     assert recipe.trainer.out_dir == str(tmp_path / "runs" / "tiny")
+    negatives = load_recipe(path, ["data.negatives=../negatives"]).data.negatives  # an override: from the cwd
+    assert negatives == str(tmp_path / "negatives")
     moved = load_recipe(path, ["data.root=mine"])
     assert moved.data.root == str(tmp_path / "recipes" / "mine")
     assert moved.augment.noise_dir == str(tmp_path / "recipes" / "mine" / "_background_noise_")
