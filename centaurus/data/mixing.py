@@ -11,13 +11,13 @@ skipping planned batches. Example (epoch, index) draws all its randomness from a
 after a resume. `len()` is a virtual epoch (`examples_per_epoch`).
 
 Order: speech (clips of one group end to end, with pauses) -> voice (speed, pitch, vocal-tract length,
-formants) -> room (RIR from a cached bank; the target is the dry, early-reverberant or reverberant speech, aligned) -> noise
-(1-3 sources, SNR on active speech, or none) -> device (see `devices`: band-limit, EQ, level, clipping, DC, bit
-depth, codec). Linear channel effects (band-limit, EQ, notches, level) apply to the target too, so a denoiser
+formants) -> room (RIR from a cached bank; the target is the dry, early-reverberant or reverberant speech,
+aligned) -> noise (1-3 sources, SNR on active speech, or none) -> device (see `devices`: band-limit, EQ, level,
+clipping, DC, bit depth, codec). Linear channel effects (band-limit, EQ, notches, level) apply to the target too, so a denoiser
 is not asked to invent a band or undo a microphone; the additive and non-linear ones do not.
 
 Library parts: speed is speechbrain's `SpeedPerturb`, pitch librosa's `effects.pitch_shift`, reverberation
-speechbrain's `reverberate` (see `rooms`). Written here: noise mixing (speechbrain's `AddNoise` draws noise
+scipy's `fftconvolve` (see `rooms`). Written here: noise mixing (speechbrain's `AddNoise` draws noise
 from a CSV through its own loader, which cannot honour the pools' split or a per-example generator, and sets
 the SNR on whole-signal amplitude, not on active speech), and the vocal-tract-length and formant warps, which
 neither library has: both warp the cepstrally smoothed spectral envelope of the STFT, keeping the pitch.
