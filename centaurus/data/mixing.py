@@ -13,8 +13,8 @@ after a resume. `len()` is a virtual epoch (`examples_per_epoch`).
 Order: speech (clips of one group end to end, with pauses) -> voice (speed, pitch, vocal-tract length,
 formants) -> room (RIR from a cached bank; the target is the dry, early-reverberant or reverberant speech,
 aligned) -> noise (1-3 sources, SNR on active speech, or none) -> device (see `devices`: band-limit, EQ, level,
-clipping, DC, bit depth, codec). Linear channel effects (band-limit, EQ, notches, level) apply to the target too, so a denoiser
-is not asked to invent a band or undo a microphone; the additive and non-linear ones do not.
+clipping, DC, bit depth, codec). Linear channel effects (band-limit, EQ, notches, level) apply to the target
+too, so a denoiser is not asked to invent a band or undo a microphone; the additive and non-linear ones do not.
 
 Library parts: speed is speechbrain's `SpeedPerturb`, pitch librosa's `effects.pitch_shift`, reverberation
 scipy's `fftconvolve` (see `rooms`). Written here: noise mixing (speechbrain's `AddNoise` draws noise
