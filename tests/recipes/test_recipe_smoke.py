@@ -6,8 +6,10 @@ import math
 
 import pytest
 
+from centaurus.data.speech_commands import task_classes
 from centaurus.training import load_model, load_recipe, train
 from tests.data.test_mixing import engine_overrides
+from tests.tasks.test_keyword import _write_pool
 from tests.recipes.test_recipes import RECIPES
 from tests.training.corpora import make_asr, make_denoise, make_kws
 
@@ -35,6 +37,12 @@ def test_recipe_trains_two_steps(path, corpora, tmp_path):
     if task == "asr" and recipe.data.engine is not None:  # tiny pools with transcripts, the fixture corpus too
         overrides += [*engine_overrides(tmp_path), f"data.root={root}", f"data.corpus={root}",
                       "data.valid_split=dev-clean", "data.test_split=test-clean"]
+    if task == "kws" and recipe.data.engine is not None:  # a tiny TTS pool saying every class word, tiny pools
+        words = [w for w in task_classes(recipe.data.task) if not w.startswith("_")]
+        overrides += [*engine_overrides(tmp_path), f"data.root={root}", "data.keyword_pools=[tts-x]",
+                      f"data.negatives={root / '_background_noise_'}",
+                      "data.engine.speech_pools=[{pool: tts-x}, {pool: speech-hedgewars}]"]
+        _write_pool(tmp_path / "pools", "tts-x", [("x-a", word, 0.5) for word in words])
     if recipe.augment.noise_dir:
         overrides.append(f"augment.noise_dir={root / '_background_noise_'}")
     recipe = load_recipe(path, overrides)
