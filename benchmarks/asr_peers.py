@@ -5,15 +5,15 @@ LibriSpeech-layout folder, every system pinned to one core.
         [--lm PATH|none] [--chunk-ms 40] [--core N] [--limit N] [--out DIR]
 
 DIR holds <split>/<speaker>/<chapter>/*.flac with <speaker>-<chapter>.trans.txt (default: every LibriSpeech
-split found in it; default DIR: data/validation/asr beside the repository, made by `centaurus data validation`). Each system transcribes every utterance in one process of
-its own, pinned to one core with one thread per library, so its whole-process RTF (wall time over audio
-seconds: start-up, model load, file reading, compute, decoding) is what a user pays; compute RTF counts the
-transcription calls only. The Centaurus model streams as `centaurus transcribe` does (audio pushed in 0.5 s
-blocks, chunks of --chunk-ms); beam search uses the LM and weights of `centaurus transcribe` (the model's
-lm.json, weight 0.5, bonus 1.0, out-of-lexicon penalty 2.0). pocketsphinx decodes each whole utterance with the
-US English acoustic model, dictionary and 3-gram LM its wheel bundles. References and hypotheses are both
-normalised as the ASR task normalises text; CER and WER are jiwer's, pooled over the utterances. Writes
-results.json and results.md under --out.
+split found in it; default DIR: data/validation/asr in the repository, made by `centaurus data validation`).
+Each system transcribes every utterance in one process of its own, pinned to one core with one thread per
+library, so its whole-process RTF (wall time over audio seconds: start-up, model load, file reading, compute,
+decoding) is what a user pays; compute RTF counts the transcription calls only. The Centaurus model streams as
+`centaurus transcribe` does (audio pushed in 0.5 s blocks, chunks of --chunk-ms); beam search uses the LM and
+weights of `centaurus transcribe` (the model's lm.json, weight 0.5, bonus 1.0, out-of-lexicon penalty 2.0).
+pocketsphinx decodes each whole utterance with the US English acoustic model, dictionary and 3-gram LM its wheel
+bundles. References and hypotheses are both normalised as the ASR task normalises text; CER and WER are jiwer's,
+pooled over the utterances. Writes results.json and results.md under --out.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from centaurus.errors import CentaurusError, DatasetError
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "validation" / "asr"
+DEFAULT_DATA = ROOT / "data" / "validation" / "asr"
 BLOCK_S = 0.5  # what `centaurus transcribe` pushes at a time
 
 

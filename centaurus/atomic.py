@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+_SUFFIX = ".tmp"
+
 
 def _fresh_sibling(path: Path) -> Path:
     """Create an empty, uniquely named hidden sibling of `path`, mode 0666 less the umask."""
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_SUFFIX}")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp
@@ -32,6 +34,13 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_temporaries(path: str | os.PathLike) -> None:
+    """Remove what `replacing(path)` left behind in a process killed inside its block."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*{_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

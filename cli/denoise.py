@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from centaurus_cli.live import live_blocks
 
+from centaurus.atomic import remove_temporaries
 from centaurus.streaming.folders import default_jobs
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
@@ -245,8 +246,7 @@ def _denoise_files(worker: _FileDenoiser, plan: list[tuple[Path, Path]], *, jobs
         # guarding it, can leave a temporary behind: remove them. Then count what is on disk, since a file can be
         # renamed into place just before its result reaches this loop.
         for target in before:
-            for tmp in target.parent.glob(f".{target.name}.*.tmp"):
-                tmp.unlink(missing_ok=True)
+            remove_temporaries(target)
         done = max(done, sum(_stamp(target) not in (None, before[target]) for target in before))
         typer.echo(f"interrupted: {done} of {len(plan)} file(s) done; none left half-written", err=True)
         raise SystemExit(130) from None

@@ -1,9 +1,11 @@
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from centaurus.atomic import write_text
+from centaurus.atomic import remove_temporaries, write_text
 
 
 def test_write_text_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -22,6 +24,24 @@ def test_a_failed_write_keeps_what_was_there_and_removes_its_temporary(tmp_path)
         write_text(target, "new")
     assert (target / "inside").read_text() == "kept"
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_a_process_killed_mid_write_leaves_a_temporary_that_remove_temporaries_sweeps(tmp_path):
+    target, other = tmp_path / "out.wav", tmp_path / "other.wav"
+    for path in (target, other):
+        path.write_text("old")
+    code = ("import os, sys; from centaurus.atomic import replacing\n"
+            "for name in sys.argv[1:]:\n"
+            "    with replacing(name) as tmp:\n"
+            "        tmp.write_text('half')\n"
+            "        if name.endswith('out.wav'): os._exit(9)\n")
+    killed = subprocess.run([sys.executable, "-c", code, str(other), str(target)])
+    assert killed.returncode == 9
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 3 and left[0].startswith(".out.wav.") and left[0].endswith(".tmp"), left
+    remove_temporaries(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.wav", "out.wav"]
+    assert target.read_text() == "old" and other.read_text() == "half"
 
 
 @pytest.fixture(params=[0o022, 0o027])

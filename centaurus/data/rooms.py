@@ -1,6 +1,6 @@
 """Rooms for the mixing engine: a bank of shoebox room impulse responses (pyroomacoustics image sources, through
 `augment.simulate_rir`), simulated once and cached as an `.npz` keyed by its parameters, and the convolution
-that keeps the reverberant speech aligned with its dry or early-reverberant target.
+that keeps the reverberant speech aligned with its dry or early-reverberant target (or itself, as the target).
 
 The convolution is a full linear one (scipy's `fftconvolve`) read from the RIR's strongest tap (the direct path)
 on, so the output stays aligned with the dry input. scipy's FFT runs on one thread unless told otherwise, so an

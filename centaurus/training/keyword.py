@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from centaurus.atomic import replacing
 from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.data.keyword import (
     VoicePlan,
@@ -163,9 +163,8 @@ def _write_model(checkpoint: Path, out: Path, thresholds: dict[str, float], cali
     from centaurus.streaming.calibrate import store_thresholds
     out.mkdir(parents=True, exist_ok=True)
     for name in (MODEL_FILE, CONFIG_FILE):
-        tmp = out / f".{name}.tmp-{os.getpid()}"
-        shutil.copyfile(checkpoint / name, tmp)
-        os.replace(tmp, out / name)
+        with replacing(out / name) as tmp:
+            shutil.copyfile(checkpoint / name, tmp)
     store_thresholds(out, thresholds, calibration)
 
 
