@@ -1,5 +1,6 @@
 """Package attributes imported on first use, so that the light paths (the ONNX runtime, `--help`) never
 import torch, which alone takes about 600 MB of memory."""
+import functools
 import importlib
 import sys
 
@@ -19,3 +20,21 @@ def lazy_exports(package: str, exports: dict[str, str]):
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
+
+
+def compile_disabled(fn):
+    """`torch.compiler.disable(fn)`, put off until torch.compile has loaded `torch._dynamo`: the decorator
+    itself imports it, which costs every torch process 1 s and 125 MB, and only compiled code needs it."""
+    disabled = None
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        nonlocal disabled
+        if "torch._dynamo" not in sys.modules:
+            return fn(*args, **kwargs)
+        if disabled is None:
+            import torch
+            disabled = torch.compiler.disable(fn)
+        return disabled(*args, **kwargs)
+
+    return call

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyroomacoustics as pra
 import torch
 import torchaudio.functional as AF
 
@@ -44,6 +43,7 @@ class AugmentConfig:
 def simulate_rir(*, rt60: float, room: tuple[float, float, float], source: tuple[float, float, float],
                  mic: tuple[float, float, float], sample_rate: int) -> torch.Tensor:
     """Room impulse response (L,) of a shoebox room (metres) with reverberation time `rt60` s, peak-normalised."""
+    import pyroomacoustics as pra  # with scipy: 100 MB that inference never needs
     absorption, max_order = pra.inverse_sabine(rt60, room)
     shoebox = pra.ShoeBox(list(room), fs=sample_rate, materials=pra.Material(absorption),
                           max_order=min(max_order, 20))

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import fftconvolve
 
 from centaurus.atomic import replacing
 from centaurus.data.augment import simulate_rir
@@ -105,5 +104,6 @@ def early_part(rir: torch.Tensor, *, early_ms: float, sample_rate: int) -> torch
 def reverberate_aligned(dry: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     """(L,) convolved with `rir`, aligned on its strongest tap and cut to L (no circular wrap, no rescaling)."""
     peak = int(rir.abs().argmax())
+    from scipy.signal import fftconvolve  # scipy.signal: 70 MB, for training only
     wet = fftconvolve(dry.numpy(), rir.numpy().astype(dry.numpy().dtype))[peak: peak + dry.shape[0]]
     return torch.from_numpy(np.ascontiguousarray(wet))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .. import ssm
+from .._lazy import compile_disabled
 from .blocks import TIME_NORMS, PointwiseConv1d, act_block
 from .chunk_plan import ChunkPlan, FullChunkPlan, build_plan, plan_size, run_plan
 from .streaming import StreamingModule
@@ -180,7 +181,7 @@ class SSMLayer(StreamingModule):
             self._cache = {key: ops}
         return ops
 
-    @torch.compiler.disable  # a cached host-side choice, not something to trace
+    @compile_disabled  # a cached host-side choice, not something to trace
     def contraction_plan(self, batch: int, length: int) -> ssm.ContractionPlan | None:
         """The order the bottleneck modes use for this shape (None for dws/full, which have one path)."""
         if self.mode in ("dws", "full"):
@@ -242,7 +243,7 @@ class SSMLayer(StreamingModule):
 
     # The SSM core runs eagerly under torch.compile: it is complex arithmetic, for which inductor has no
     # code generation, and its cost is in FFTs and matrix products anyway. The mixer around it compiles.
-    @torch.compiler.disable
+    @compile_disabled
     def _core_full(self, u: torch.Tensor) -> torch.Tensor:
         return self._zero_state(u, self.operands()).to(u.dtype)
 
@@ -280,7 +281,7 @@ class SSMLayer(StreamingModule):
         y, state = self._core_chunk(u, state)
         return self.mixer(y), state
 
-    @torch.compiler.disable
+    @compile_disabled
     def _core_chunk(self, u: torch.Tensor, state: torch.Tensor):
         T = int(u.shape[-1])  # a plain int even under tracing, where shapes become tensors
         real_state = not state.is_complex()  # (…, 2) pairs: the form exported graphs carry
@@ -317,7 +318,7 @@ class SSMLayer(StreamingModule):
         z, state = self._core_step(u_t, state)
         return self.mixer(z[..., None].to(u_t.dtype))[..., 0], state
 
-    @torch.compiler.disable
+    @compile_disabled
     def _core_step(self, u_t: torch.Tensor, state: torch.Tensor):
         ops = self.operands()
         drive = self._drive(u_t[..., None], ops)[..., 0].to(ops.log_pole.dtype)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import torch
 
+from .._lazy import compile_disabled
 from .kernel import powers
 
 CHUNKS = (32, 64, 128, 256)  # candidate T: shorter chunks make matrix products too small to run efficiently
@@ -97,7 +98,7 @@ def chunked_kernel(weight: torch.Tensor, log_pole: torch.Tensor, length: int, ch
                          powers(log_pole, chunk * block_steps)[..., None])
 
 
-@torch.compiler.disable  # complex products, as in fft_conv
+@compile_disabled  # complex products, as in fft_conv
 def chunked_conv(x: torch.Tensor, kernel: ChunkedKernel) -> torch.Tensor:
     """y[b, m] = h_m * x[b, m], causal, from a zero state, for the kernels of `chunked_kernel`. x: (B, M, L) →
     (B, M, L), in fp32 (fp64 for double operands), autocast off."""

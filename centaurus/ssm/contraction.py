@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import opt_einsum
 import torch
 
+from .._lazy import compile_disabled
 from .chunked import best_chunk, chunked_conv, chunked_kernel
 from .fftconv import _causal, _spectrum, fft_conv
 from .kernel import power_sum
@@ -128,7 +129,7 @@ def _pointwise(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.bmm(weight.expand(x.shape[0], -1, -1), x)
 
 
-@torch.compiler.disable  # complex spectra, as in fft_conv
+@compile_disabled  # complex spectra, as in fft_conv
 def _frequency_contract(u, h, w_in, w_out, path):
     """The frequency order in one of its two forms, as opt_einsum's path puts it: when the input spectrum meets
     W_in first, project, filter and project, each product batched over the input's items; otherwise assemble

@@ -15,6 +15,7 @@ import threading
 
 import torch
 
+from .._lazy import compile_disabled
 from . import spectral_mix
 from .kernel import power_sum, power_sum_vjp
 
@@ -275,7 +276,7 @@ def _given_vjp(grad_k: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor]:
 
 
 # Kept out of torch.compile: inductor mis-strides complex FFT outputs inside a custom autograd Function.
-@torch.compiler.disable
+@compile_disabled
 def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Causal convolution y[t] = Σ_{s≤t} k[s]·u[t−s], in fp32 (fp64 for double inputs), autocast off.
 
@@ -292,7 +293,7 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return _DepthwiseConv.apply(u, k) if k.dim() == 2 else _FullConv.apply(u, _given, _given_vjp, k)
 
 
-@torch.compiler.disable  # complex spectra, as in fft_conv
+@compile_disabled  # complex spectra, as in fft_conv
 def power_sum_conv(u: torch.Tensor, weight: torch.Tensor, log_pole: torch.Tensor) -> torch.Tensor:
     """`fft_conv(u, power_sum(weight, log_pole, L))` for full kernels, without the (D, X, L) kernel, and with
     the closed-form gradient `power_sum_vjp` in place of autograd through the kernels.
@@ -325,7 +326,7 @@ def kernel_spectrum(k: torch.Tensor, length: int) -> torch.Tensor:
         return _spectrum(k if k.dtype == torch.float64 else k.float(), length)
 
 
-@torch.compiler.disable  # complex spectra, as in fft_conv
+@compile_disabled  # complex spectra, as in fft_conv
 def spectrum_conv(u: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
     """`fft_conv` of u: (B, X, L) with the kernel whose `kernel_spectrum` is `spec`: (B, X|D, L). No gradient
     reaches the kernel."""

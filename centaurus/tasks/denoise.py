@@ -18,9 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pesq import PesqError, pesq
 from pydantic import Field, model_validator
-from pystoi import stoi
 
 from centaurus.audio import SAMPLE_RATE, load_audio
 from centaurus.data import PairItem, VoiceBankDemand, noise_labels
@@ -32,7 +30,6 @@ from centaurus.models import CentaurusHourglass, HourglassConfig, MaskerConfig, 
 
 from .base import AugmentSpec, EngineItems, EpochItems, Strict, augmented
 from .losses import multi_resolution_stft_loss, si_sdr
-from .plots import plot_spectrograms
 
 
 class DenoiseData(Strict):
@@ -263,6 +260,7 @@ class DenoiseTask:
     def plots(self, report, out_dir) -> list[Path]:
         if not report.get("_example"):
             return []
+        from .plots import plot_spectrograms  # matplotlib: 30 MB that inference never needs
         return [plot_spectrograms(report["_example"], Path(out_dir) / "spectrograms.png", sample_rate=SAMPLE_RATE)]
 
 
@@ -282,6 +280,8 @@ def _mean_scores(rows: list[tuple[dict, dict]]) -> dict[str, float]:
 
 def speech_scores(clean: np.ndarray, wav: np.ndarray) -> dict[str, float]:
     """PESQ (skipped where the reference has no detectable speech), STOI and SI-SDR of one utterance."""
+    from pesq import PesqError, pesq
+    from pystoi import stoi  # with scipy.signal: 1 s and 70 MB that inference never needs
     out = {"stoi": float(stoi(clean, wav, SAMPLE_RATE, extended=False)),
            "si_sdr": float(si_sdr(torch.from_numpy(wav), torch.from_numpy(clean)))}
     for key, mode in (("pesq_wb", "wb"), ("pesq_nb", "nb")):
