@@ -9,8 +9,8 @@ _EXPORTS = {
     **dict.fromkeys(["Augment", "AugmentConfig", "simulate_rir"], ".augment"),
     **dict.fromkeys(["LibriSpeech", "Utterance", "list_utterances"], ".librispeech"),
     **dict.fromkeys(["Manifest", "ManifestDataset", "ManifestRow", "read_manifest"], ".manifest"),
-    **dict.fromkeys(["SC10_WORDS", "SC12_CLASSES", "SC35_WORDS", "ClipItem", "SpeechCommands", "fit_clip",
-                     "list_items", "task_classes"], ".speech_commands"),
+    **dict.fromkeys(["SC10_WORDS", "SC12_CLASSES", "SC35_WORDS", "SC37_CLASSES", "ClipItem", "SpeechCommands",
+                     "fit_clip", "list_items", "task_classes"], ".speech_commands"),
     **dict.fromkeys(["CHARACTERS", "VOCAB", "Tokenizer", "decode_indices", "encode_text", "normalize_text"], ".text"),
     **dict.fromkeys(["PairItem", "VoiceBankDemand", "list_pairs", "noise_labels"], ".voicebank"),
 }

@@ -28,8 +28,11 @@ SC_V1_WORDS = tuple(sorted(SC10_WORDS + (
     "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")))
 SC35_WORDS = tuple(sorted(SC_V1_WORDS + ("backward", "follow", "forward", "learn", "visual")))
 SC12_CLASSES = SC10_WORDS + (UNKNOWN, SILENCE)
+# All 35 words plus the two rejection classes: what a spotter trained on the mixing engine needs, where other
+# words, running speech and noise are plentiful (Speech Commands itself has no other words to fill _unknown_).
+SC37_CLASSES = SC35_WORDS + (UNKNOWN, SILENCE)
 FOLDERS = "folders"
-TASKS = ("35", "12", "10", FOLDERS)
+TASKS = ("35", "37", "12", "10", FOLDERS)
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ class ClipItem:
 
 
 def task_classes(task: str, root: str | Path | None = None) -> tuple[str, ...]:
-    """Class names of a task, in label-index order: "35" (all v2 words), "12" (SC10 + unknown + silence), "10",
-    or "folders": the word folders under `root`, sorted, whatever their names (folders named `_unknown_` and
+    """Class names of a task, in label-index order: "35" (all v2 words), "37" (those + unknown + silence), "12"
+    (SC10 + unknown + silence), "10", or "folders": the word folders under `root`, sorted, whatever their names (folders named `_unknown_` and
     `_silence_` hold the classes that a spotter never reports)."""
     if task not in TASKS:
         raise DatasetError(f"unknown Speech Commands task {task!r}; expected one of {', '.join(TASKS)}")
@@ -51,7 +54,7 @@ def task_classes(task: str, root: str | Path | None = None) -> tuple[str, ...]:
         if root is None:
             raise DatasetError("the 'folders' task takes its classes from a dataset root; none given")
         return tuple(word_folders(root, any_names=True))
-    return {"35": SC35_WORDS, "12": SC12_CLASSES, "10": SC10_WORDS}[task]
+    return {"35": SC35_WORDS, "37": SC37_CLASSES, "12": SC12_CLASSES, "10": SC10_WORDS}[task]
 
 
 def _read_list(root: Path, name: str) -> set[str]:
@@ -122,8 +125,9 @@ def list_items(root: str | Path, *, split: str, task: str = "35", silence_fracti
 
     Task "12" follows the published benchmark (TensorFlow's `input_data.py`): `_unknown_` draws
     `unknown_fraction` x (number of SC10 clips) clips from the other words, and `_silence_` adds
-    `silence_fraction` x that number of 1 s cuts from `_background_noise_`. Tasks "35", "10" and "folders"
-    keep only their own words: for "folders", `classes` (a trained model's), else every folder.
+    `silence_fraction` x that number of 1 s cuts from `_background_noise_`. Task "37" adds those `_silence_`
+    cuts to all 35 words (it has no other words for `_unknown_`). Tasks "35", "10" and "folders" keep only their
+    own words: for "folders", `classes` (a trained model's), else every folder.
     """
     if split not in SPLITS:
         raise DatasetError(f"unknown Speech Commands split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -131,7 +135,7 @@ def list_items(root: str | Path, *, split: str, task: str = "35", silence_fracti
     root = Path(root)
     pairs = _word_items(root, split, any_names=task == FOLDERS)
     known = [ClipItem(root / r, w) for r, w in pairs if w in classes]
-    if task != "12":
+    if task not in ("12", "37"):
         return known
     rng = random.Random(f"{seed}-{split}")
     others = [ClipItem(root / r, UNKNOWN) for r, w in pairs if w not in classes]

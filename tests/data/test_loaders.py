@@ -39,6 +39,10 @@ def test_speech_commands_split_counts(sc_root):
     labels = [it.label for it in twelve]
     assert labels.count("yes") == 3 and labels.count(sc.UNKNOWN) == 6 and labels.count(sc.SILENCE) == 3
     assert twelve == sc.list_items(sc_root, split="train", task="12", unknown_fraction=1.0, silence_fraction=0.5)
+    # "37": every word (nothing is left over for _unknown_) plus the silence cuts
+    open_set = [it.label for it in sc.list_items(sc_root, split="train", task="37", silence_fraction=0.5)]
+    assert sc.task_classes("37")[:35] == sc.SC35_WORDS and sc.task_classes("37")[35:] == (sc.UNKNOWN, sc.SILENCE)
+    assert len(open_set) == 18 + 9 and open_set.count(sc.SILENCE) == 9 and sc.UNKNOWN not in open_set
     def speakers(split):
         return {it.path.name.split("_")[0] for it in sc.list_items(sc_root, split=split)}
     assert speakers("train") == {"s0", "s1", "s2"} and speakers("validation") == {"s3"}
