@@ -4,6 +4,7 @@
 `enhance_stream` drives either. Without torch the process needs about a tenth of the memory, which is what
 makes hour-long files fit in a few hundred MB.
 """
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -75,22 +76,42 @@ def open_session(path: str | Path, *, threads: int | None = None):
 
     path = Path(path)
     folded = _folded_path(path)
-    if folded is None or folded.is_file():
-        return session(folded or path)
+    if folded is None:
+        return session(path)
+    if folded.is_file():
+        with contextlib.suppress(OSError):  # a read-only cache is still read
+            os.utime(folded)  # its time is its last use, which pruning goes by
+        return session(folded)
     # First use: onnxruntime builds the SSM plans from the poles (the file stores only those) and keeps every
     # intermediate until it is done, several times the folded size; later runs load the folded copy.
     try:
         folded.parent.mkdir(parents=True, exist_ok=True)
         with replacing(folded) as tmp:
             session(path, save=tmp)
+        _prune(folded.parent)
     except OSError:  # a read-only cache: fold at every load instead
         return session(path)
     return session(folded)
 
 
+CACHE_KEEP = 16  # folded steps kept: each retrained or re-exported model adds one
+
+
+def _prune(folder: Path) -> None:
+    """Delete all but the `CACHE_KEEP` most recently used folded steps in `folder`."""
+    def last_use(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:  # another process pruned it first
+            return 0.0
+    for old in sorted(folder.glob("*.onnx"), key=last_use, reverse=True)[CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+
+
 def _folded_path(path: Path) -> Path | None:
     """Where the constant-folded copy of the step at `path` is cached (keyed by its content), or None where it
-    cannot be read. `CENTAURUS_CACHE` moves the cache (default ~/.cache/centaurus)."""
+    cannot be read. `CENTAURUS_CACHE` moves the cache (default ~/.cache/centaurus), which keeps the
+    `CACHE_KEEP` most recently used copies."""
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
     except OSError:
