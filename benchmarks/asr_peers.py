@@ -1,7 +1,7 @@
-"""A Centaurus CTC model (greedy, and beam search with its language model) against pocketsphinx 5 on a
-LibriSpeech-layout folder, every system pinned to one core.
+"""Centaurus CTC models (each greedy, and beam search with its language model) against pocketsphinx 5 on a
+LibriSpeech-layout folder, every system pinned to one core, in one run.
 
-    python benchmarks/asr_peers.py [--data DIR] [--split SPLIT ...] [--model NAME|PATH] [--beam 16]
+    python benchmarks/asr_peers.py [--data DIR] [--split SPLIT ...] [--model NAME|PATH ...] [--beam 16]
         [--lm PATH|none] [--chunk-ms 40] [--core N] [--limit N] [--out DIR]
 
 DIR holds <split>/<speaker>/<chapter>/*.flac with <speaker>-<chapter>.trans.txt (default: every LibriSpeech
@@ -145,7 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help=f"LibriSpeech-layout root (default {DEFAULT_DATA})")
     parser.add_argument("--split", action="append", help="split folder (repeatable; default: all found)")
-    parser.add_argument("--model", default="asr-offline", help="shipped name or checkpoint folder")
+    parser.add_argument("--model", action="append",
+                        help="shipped name or checkpoint folder (repeatable; default: asr-offline)")
     parser.add_argument("--beam", type=int, default=16, help="beam width of the beam-search system")
     parser.add_argument("--lm", help="character LM for beam search (default: the model's lm.json; 'none': without)")
     parser.add_argument("--chunk-ms", type=float, default=40.0, help="streaming chunk (transcribe's default)")
@@ -163,6 +164,14 @@ def main() -> None:
         sys.exit(2)
 
 
+def _label(model: str) -> str:
+    """A model's name in the tables: a shipped name, a folder's name, or run/checkpoint for a run's checkpoint."""
+    path = Path(model)
+    if path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name
+
+
 def benchmark(args) -> None:
     from centaurus.training.pretrained import resolve_checkpoint
     if args.data is None:
@@ -173,17 +182,20 @@ def benchmark(args) -> None:
     if importlib.util.find_spec("pocketsphinx") is None:
         raise CentaurusError("the peer pocketsphinx needs the module pocketsphinx: pip install -e '.[peers]'")
     utterances = find_utterances(args.data, args.split, args.limit)
-    lm = args.lm
-    if lm is None:
-        lm = resolve_checkpoint(args.model) / "lm.json"
-        lm = str(lm) if lm.is_file() else None
-    elif lm == "none":
-        lm = None
-    name = Path(args.model).name
-    base = dict(kind="centaurus", model=args.model, chunk_ms=args.chunk_ms)
-    specs = {f"centaurus {name} greedy": dict(base, beam=1, lm=None),
-             f"centaurus {name} beam {args.beam}" + (" + LM" if lm else ""): dict(base, beam=args.beam, lm=lm),
-             "pocketsphinx 5 (en-us)": dict(kind="pocketsphinx")}
+    specs, lms = {}, {}
+    for model in args.model or ["asr-offline"]:
+        lm = args.lm
+        if lm is None:
+            lm = resolve_checkpoint(model) / "lm.json"
+            lm = str(lm) if lm.is_file() else None
+        elif lm == "none":
+            lm = None
+        name = _label(model)
+        lms[name] = lm
+        base = dict(kind="centaurus", model=model, chunk_ms=args.chunk_ms)
+        specs[f"centaurus {name} greedy"] = dict(base, beam=1, lm=None)
+        specs[f"centaurus {name} beam {args.beam}" + (" + LM" if lm else "")] = dict(base, beam=args.beam, lm=lm)
+    specs["pocketsphinx 5 (en-us)"] = dict(kind="pocketsphinx")
     paths = [str(u.path) for split in utterances.values() for u in split]
     refs = [u.text for split in utterances.values() for u in split]
     cost, hyps = {}, {}
@@ -211,7 +223,8 @@ def benchmark(args) -> None:
              "(start-up, model load, reading, compute, decoding) / audio seconds; compute RTF: the transcription "
              "calls only",
              f"Centaurus streams {args.chunk_ms:g} ms chunks as `centaurus transcribe` does; beam search LM: "
-             f"{lm or 'none'} (weight 0.5, bonus 1.0, out-of-lexicon penalty 2.0)",
+             + "; ".join(f"{name}: {lm or 'none'}" for name, lm in lms.items())
+             + " (weight 0.5, bonus 1.0, out-of-lexicon penalty 2.0)",
              "pocketsphinx: the en-us acoustic model, cmudict and 3-gram LM bundled in its wheel, whole utterances",
              "CER/WER: jiwer, pooled over the utterances, on normalised text (a-z, apostrophe, single spaces)",
              f"data: {args.data}"]

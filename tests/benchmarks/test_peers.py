@@ -3,6 +3,7 @@ They need the `peers` extra; without it they are skipped, naming the missing mod
 import csv
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+
+from centaurus.training.pretrained import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 DENOISE = ROOT / "benchmarks" / "denoise_peers.py"
@@ -143,12 +146,18 @@ def test_asr_peers_end_to_end(tmp_path):
     for i, text in enumerate(SENTENCES):
         sf.write(chapter / f"7-1-{i:04d}.flac", speech(text, tmp_path), 16000)
     (chapter / "7-1.trans.txt").write_text("".join(f"7-1-{i:04d} {t.upper()}\n" for i, t in enumerate(SENTENCES)))
-    proc = run(ASR, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
+    # two models in one run: the shipped one by name, and a run's checkpoint (here a copy of it) by folder
+    checkpoint = tmp_path / "runs" / "tuned" / "checkpoints" / "best"
+    shutil.copytree(resolve_checkpoint("asr-offline"), checkpoint)
+    proc = run(ASR, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+               "--model", "asr-offline", "--model", str(checkpoint))
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     table = results["splits"]["test-clean"]
     assert list(table) == ["centaurus asr-offline greedy", "centaurus asr-offline beam 16 + LM",
+                           "centaurus tuned/best greedy", "centaurus tuned/best beam 16 + LM",
                            "pocketsphinx 5 (en-us)"]
+    assert table["centaurus tuned/best greedy"] == table["centaurus asr-offline greedy"]  # the same weights
     words = sum(len(t.split()) for t in SENTENCES)
     for who, row in table.items():
         assert row["utterances"] == 2 and row["words"] == words
