@@ -1,5 +1,6 @@
 """The mixing engine on small generated pools: SNR on active speech, alignment through rooms and codecs, seeds,
 the held-out split, and missing pools."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from centaurus.data.mixing import Clip, ClipSet, EngineSpec, MixingEngine, active_power, vtlp_source, warp_envelope
+from centaurus.audio import load_segment
+from centaurus.data.mixing import (Clip, ClipSet, EngineSpec, MixingEngine, PoolWeight, active_power, pool_clips,
+                                   vtlp_source, warp_envelope)
 from centaurus.data.pools import PoolClip, read_manifest, write_manifest
 from centaurus.data.pools.split import split_of
 from centaurus.errors import DatasetError
@@ -283,3 +286,17 @@ def test_a_codec_libsndfile_refuses_is_skipped_with_one_warning(monkeypatch):
     with pytest.warns(UserWarning, match="codec opus-in-wav .* skipped") as caught:
         delays = devices.probe_codecs(["mulaw", "opus-in-wav"])
     assert delays == {"mulaw": 0} and len(caught) == 1
+
+
+def test_a_duration_rounded_up_never_cuts_past_the_clip(tmp_path):
+    # 16009 samples are 1.0005625 s, which a manifest rounds to 1.001 s (16016 samples): a noise cut that ends at
+    # the clip's supposed end once stopped a training run
+    wav = (0.1 * np.random.default_rng(0).standard_normal(16009)).astype(np.float32)
+    _pool(tmp_path, "noise-wesnoth", [("ambient_0.wav", "ambient", wav)], "noise")
+    write_manifest(tmp_path / "noise-wesnoth", [dataclasses.replace(r, duration=round(r.duration, 3))
+                                                for r in read_manifest(tmp_path / "noise-wesnoth")])
+    assert read_manifest(tmp_path / "noise-wesnoth")[0].duration == 1.001
+    (clip,) = pool_clips(tmp_path, PoolWeight(pool="noise-wesnoth"), kind="noise", where="noise_pools").clips
+    assert 16000 <= clip.frames <= 16009
+    tail = load_segment(clip.path, offset=clip.frames - SR, frames=SR)
+    np.testing.assert_allclose(tail.numpy(), wav[clip.frames - SR: clip.frames], atol=2**-15)  # 16-bit file
