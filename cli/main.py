@@ -52,8 +52,17 @@ def main() -> None:
     try:
         app()
     except CentaurusError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _one_line(err: CentaurusError) -> str:
+    """The error's message; one raised in a DataLoader worker arrives re-raised with the worker's traceback in
+    its message, whose last line is the original 'module.Type: message'."""
+    lines = str(err).strip().splitlines()
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+        return lines[-1].split(": ", 1)[-1]
+    return str(err)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The mixing engine on small generated pools: SNR on active speech, alignment through rooms and codecs, seeds,
 the held-out split, and missing pools."""
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +302,20 @@ def test_a_duration_rounded_up_never_cuts_past_the_clip(tmp_path):
     assert 16000 <= clip.frames <= 16009
     tail = load_segment(clip.path, offset=clip.frames - SR, frames=SR)
     np.testing.assert_allclose(tail.numpy(), wav[clip.frames - SR: clip.frames], atol=2**-15)  # 16-bit file
+
+
+def test_a_broken_pool_clip_in_a_data_worker_is_one_line(tmp_path):
+    """An error in a DataLoader worker reaches the trainer with the worker's traceback in its message; the CLI
+    still prints one line naming the file."""
+    overrides = engine_overrides(tmp_path)
+    for path in (tmp_path / "pools" / "noise-wesnoth").glob("ambient_*.wav"):  # shorter than the manifest says
+        sf.write(path, np.zeros(100, np.float32), SR)
+    sets = [x for o in [*overrides, "data.segment_samples=8192", "trainer.batch_size=2", "trainer.num_workers=1",
+                        "trainer.epochs=1", f"trainer.out_dir={tmp_path / 'run'}"] for x in ("--set", o)]
+    done = subprocess.run([sys.executable, "-m", "centaurus_cli.main", "train",
+                           str(Path(__file__).parents[2] / "recipes" / "denoise" / "engine.yaml"), *sets,
+                           "--device", "cpu"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "ambient_" in lines[-1] and "outside its 100 frames" in lines[-1]
+    assert "Traceback" not in done.stderr and "DataLoader" not in done.stderr
