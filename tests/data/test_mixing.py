@@ -11,8 +11,17 @@ import soundfile as sf
 import torch
 
 from centaurus.audio import load_segment
-from centaurus.data.mixing import (Clip, ClipSet, EngineSpec, MixingEngine, PoolWeight, active_power, pool_clips,
-                                   vtlp_source, warp_envelope)
+from centaurus.data.mixing import (
+    Clip,
+    ClipSet,
+    EngineSpec,
+    MixingEngine,
+    PoolWeight,
+    active_power,
+    pool_clips,
+    vtlp_source,
+    warp_envelope,
+)
 from centaurus.data.pools import PoolClip, read_manifest, write_manifest
 from centaurus.data.pools.split import split_of
 from centaurus.errors import DatasetError
