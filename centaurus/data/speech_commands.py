@@ -46,8 +46,8 @@ class ClipItem:
 
 def task_classes(task: str, root: str | Path | None = None) -> tuple[str, ...]:
     """Class names of a task, in label-index order: "35" (all v2 words), "37" (those + unknown + silence), "12"
-    (SC10 + unknown + silence), "10", or "folders": the word folders under `root`, sorted, whatever their names (folders named `_unknown_` and
-    `_silence_` hold the classes that a spotter never reports)."""
+    (SC10 + unknown + silence), "10", or "folders": the word folders under `root`, sorted, whatever their names
+    (folders named `_unknown_` and `_silence_` hold the classes that a spotter never reports)."""
     if task not in TASKS:
         raise DatasetError(f"unknown Speech Commands task {task!r}; expected one of {', '.join(TASKS)}")
     if task == FOLDERS:
