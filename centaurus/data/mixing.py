@@ -174,10 +174,8 @@ def pool_clips(pool_root: str | Path, entry: PoolWeight, *, kind: str, where: st
     folder = (Path(pool_root).expanduser() / entry.pool).absolute()
     if not folder.is_dir():
         raise DatasetError(f"{folder}: pool {entry.pool!r} ({where}) not found; build it with `centaurus data pools`")
-    # Manifests round durations to the millisecond, so a clip may be up to half a millisecond shorter than its
-    # duration says: count only the frames it surely has (a cut past its end would stop training).
     clips = tuple(Clip(str(folder / c.path), f"{entry.pool}/{c.path}", f"{entry.pool}/{c.group}",
-                       max(0, math.floor((c.duration - 0.0005) * sample_rate)), c.text)
+                       c.frames(sample_rate), c.text)
                   for c in training_clips(folder) if c.kind == kind)
     if not clips:
         raise DatasetError(f"{folder}: pool {entry.pool!r} ({where}) has no {kind} clips for training")

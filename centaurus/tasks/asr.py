@@ -180,7 +180,7 @@ class ASRTask:
                 raise DatasetError(f"{folder}: pool {entry.pool!r} (speech_pools) not found; build it with "
                                    "`centaurus data pools`")
             clips = tuple(Clip(str(folder / c.path), f"{entry.pool}/{c.path}", f"{entry.pool}/{c.group}",
-                               int(c.duration * SAMPLE_RATE), normalize_text(c.text))
+                               c.frames(SAMPLE_RATE), normalize_text(c.text))
                           for c in training_clips(folder)
                           if c.kind == "speech" and c.language.split("-")[0] == ENGLISH and normalize_text(c.text)
                           and c.duration * SAMPLE_RATE <= longest)

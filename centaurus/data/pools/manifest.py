@@ -7,6 +7,7 @@ voice, or a noise file's family.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -27,6 +28,11 @@ class PoolClip:
     kind: str = "speech"  # speech | noise
     family: str = ""  # noise family (ambient, music, foley, ui, hum, ...) or speech source class (real, tts)
     text: str = ""  # transcript where one exists
+
+    def frames(self, sample_rate: int) -> int:
+        """The samples the clip surely has: builders round `duration` to the millisecond, so it may overstate the
+        clip by half of one (a cut read to the stated end would fall off the file)."""
+        return max(0, math.floor((self.duration - 0.0005) * sample_rate))
 
 
 def write_manifest(folder: str | Path, clips: list[PoolClip]) -> Path:
