@@ -21,8 +21,10 @@ layers, the layout that matrix products and a norm over channels read without co
   pole: x → the driven part of every S_k per drive, the blocks against the (d, c) Toeplitz taps as one
   product, the driven S_k and the carried state read out per d, and s' = p^T s + driven S_K elementwise.
 """
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -34,15 +36,12 @@ class ChunkPlan:
     """dws, s5 and neck for chunks of T = K·b samples: P poles in G channels of n (module docstring)."""
 
     readouts: int                       # R
+    blocks: int                         # K
     state_map: torch.Tensor             # (P, T + 2, 2(K+1)): [x, Re s, Im s] → S_k of one pole, as (k, re|im)
     block_map: torch.Tensor             # (G·R, b + 2n, b): [x block, S_k] → z block of one readout
     w_in: torch.Tensor | None           # (M, C) drive projection of s5 and neck
     w_out_t: torch.Tensor | None        # (G·R, D) real readout projection of s5 and neck, transposed
     skip_t: torch.Tensor | None         # D_skip: (C,) for dws, else transposed (C, D)
-
-    @property
-    def blocks(self) -> int:
-        return self.state_map.shape[-1] // 2 - 1
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,12 @@ class FullChunkPlan:
     """full for chunks of T = K·b samples: poles (D, C, N), drives c, outputs d (module docstring)."""
 
     block: int                          # b
+    blocks: int                         # K
     drive_map: torch.Tensor             # (C, T, D·N·K·2): x_c → driven part of S_k, k = 1 … K
     taps: torch.Tensor                  # (C·b, D·b): Toeplitz blocks (transposed) of every (d, c) pair
     carry_t: torch.Tensor               # (D, T, C·N·2): s → Re Σ E p^{t+1} s over the chunk, transposed
     decay: torch.Tensor                 # (2, D, C, N, 2): p^T s = s·decay[0] + (Im s, Re s)·decay[1]
     skip_t: torch.Tensor | None         # D_skip transposed, (C, D)
-
-    @property
-    def blocks(self) -> int:
-        return self.carry_t.shape[1] // self.block
 
     @property
     def carry_map(self) -> torch.Tensor:
@@ -98,7 +94,8 @@ def channel_readout(mode: str, ops) -> tuple[torch.Tensor, torch.Tensor | None]:
 def plan_size(mode: str, ops, *, length: int) -> int:
     """Entries of the largest tensor of the plan `build_plan` would make."""
     if mode == "full":
-        (D, C, _), P = ops.log_pole.shape, ops.log_pole.numel()
+        (D, C, N) = ops.log_pole.shape
+        P = D * C * N
         b = block_length(length, _full_cost(length, P, D * C))
         return max(P * length * 2 * (length // b), P * 2 * length, C * D * b * b)
     readouts = channel_readout(mode, ops)[0].shape[-2]
@@ -107,69 +104,141 @@ def plan_size(mode: str, ops, *, length: int) -> int:
     return channels * max(n * (length + 2) * 2 * (length // b + 1), (b + 2 * n) * readouts * b)
 
 
-def _pairs(z: torch.Tensor) -> torch.Tensor:
-    """complex (...) → real (..., 2) as (real, imaginary)."""
-    return torch.stack([z.real, z.imag], -1)
+class PlanOperands(NamedTuple):
+    """What a plan is built from, complex numbers as (real, imaginary) pairs (..., 2): small tensors, from which
+    `plan_from_operands` builds a plan in real arithmetic only, so that an exported graph can hold these and
+    build its plans itself rather than hold the plans."""
+
+    log_pole: torch.Tensor              # (G, n, 2) or full (D, C, N, 2)
+    beta: torch.Tensor                  # as log_pole
+    readout: torch.Tensor               # (G, R, n, 2) or full (D, C, N, 2)
+    w_in: torch.Tensor | None
+    w_out_t: torch.Tensor | None
+    skip_t: torch.Tensor | None
+
+
+def plan_operands(mode: str, ops, *, skip: torch.Tensor | None) -> PlanOperands:
+    """A layer's `Operands` in the real form `plan_from_operands` takes."""
+    beta = torch.broadcast_to(ops.beta, ops.log_pole.shape)
+    readout, w_out = (ops.readout, None) if mode == "full" else channel_readout(mode, ops)
+    pairs = [torch.view_as_real(z.detach().resolve_conj().contiguous()) for z in (ops.log_pole, beta, readout)]
+    return PlanOperands(*pairs, None if ops.w_in is None else ops.w_in.detach(),
+                        None if w_out is None else w_out.detach().t().contiguous(),
+                        None if skip is None else skip.detach().t().contiguous())
+
+
+def _mul(a, b):
+    """Complex product of (real, imaginary) pairs."""
+    return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
+
+
+def _split(pairs: torch.Tensor, *, lift: bool = True):
+    """(..., 2) → (real, imaginary), each (..., 1) with `lift` (to broadcast against exponents), else (...)."""
+    return (pairs[..., 0:1], pairs[..., 1:2]) if lift else (pairs[..., 0], pairs[..., 1])
+
+
+def _floor(dtype: torch.dtype) -> float:
+    """log of the smallest power kept: tiny^0.45, as `ssm.powers` (products of two stay normal numbers)."""
+    return 0.45 * math.log(torch.finfo(dtype).tiny)
+
+
+def _powers(log_pole: torch.Tensor, exponents: torch.Tensor):
+    """p^e (..., n, E) as a pair, from log p (..., n, 2): `ssm.powers` in real arithmetic (angles wrapped in
+    double precision; powers that would be subnormal set to zero)."""
+    log_magnitude = log_pole[..., 0:1] * exponents
+    floor = _floor(log_magnitude.dtype)
+    magnitude = torch.exp(log_magnitude.clamp(min=floor)).masked_fill(log_magnitude < floor, 0)
+    turns = log_pole[..., 1:2].double() * exponents.double()
+    angle = (torch.remainder(turns + math.pi, 2 * math.pi) - math.pi).to(log_magnitude.dtype)
+    return magnitude * torch.cos(angle), magnitude * torch.sin(angle)
+
+
+def _taps(weight: torch.Tensor, log_pole: torch.Tensor, length: int) -> torch.Tensor:
+    """h_j = Re Σ_n w_n p_n^j for j < length, from pairs (..., n, 2): (..., length)."""
+    return _power_table(weight, log_pole, start=0, length=length)[..., 0].sum(-2)
+
+
+def _power_table(weight: torch.Tensor, log_pole: torch.Tensor, *, start: int, length: int) -> torch.Tensor:
+    """w·p^e for e = start … start + length − 1, pairs (..., n, length, 2) from pairs (..., n, 2). Made as the
+    products p^{k·c}·p^j of two tables of about √length powers each (c ≈ √length, j < c), in one matrix
+    product: an ONNX runtime holds every intermediate tensor while it folds a plan when it loads a graph, so
+    few may have the full size."""
+    inner = math.isqrt(max(length - 1, 0)) + 1
+    outer = -(-length // inner)
+    dtype, device = log_pole.dtype, log_pole.device
+    n_re, n_im = _powers(log_pole, torch.arange(inner, device=device, dtype=dtype))             # (..., n, c)
+    far = _mul(_split(weight), _powers(log_pole, torch.arange(outer, device=device, dtype=dtype) * inner + start))
+    # (Re f, Im f)·[[Re p^j, Im p^j], [−Im p^j, Re p^j]] = (Re, Im) of f·p^j, for every j at once
+    near = torch.stack([torch.stack([n_re, n_im], -1), torch.stack([-n_im, n_re], -1)], -3)     # (..., n, 2, c, 2)
+    table = torch.matmul(torch.stack(far, -1), near.flatten(-2)).unflatten(-1, (inner, 2)).flatten(-3, -2)
+    table = table if outer * inner == length else table[..., :length, :]
+    # the floor of `_powers` on the product too: a plan's entries times activations must stay normal numbers
+    exponents = torch.arange(start, start + length, device=device, dtype=dtype)
+    return torch.where((log_pole[..., 0:1] * exponents < _floor(dtype))[..., None], 0, table)
 
 
 def _driven_weights(log_pole, beta, *, length: int, starts: torch.Tensor) -> torch.Tensor:
-    """β p^{k−1−τ} for τ < k, else 0, at each block start k: complex (..., n, T, starts)."""
+    """β p^{k−1−τ} for τ < k, else 0, at each block start k: pairs (..., n, T, starts, 2), gathered from the T
+    distinct powers."""
     tau = torch.arange(length, device=log_pole.device, dtype=starts.dtype)
     exponent = starts - 1 - tau[:, None]                                               # (T, starts)
-    weight = beta[..., None] * ssm.powers(log_pole, exponent.clamp(min=0).flatten())
-    return weight.unflatten(-1, exponent.shape) * (exponent >= 0)
+    table = _power_table(beta, log_pole, start=0, length=length)                       # (..., n, T, 2)
+    return torch.where((exponent >= 0)[..., None], table[..., exponent.clamp(min=0).long(), :], 0)
 
 
 def state_map(log_pole: torch.Tensor, beta: torch.Tensor, *, length: int, block: int) -> torch.Tensor:
     """(P, T + 2, 2(K+1)): [x_τ, Re s, Im s] → S_k = p^{bk} s + Σ_{τ<bk} β p^{bk−1−τ} x_τ, k = 0 … K."""
-    starts = torch.arange(length // block + 1, device=log_pole.device, dtype=log_pole.real.dtype) * block
-    drive = _driven_weights(log_pole, beta, length=length, starts=starts)             # (G, n, T, K+1)
-    q = ssm.powers(log_pole, starts)                                                   # (G, n, K+1)
-    carry = torch.stack([q, 1j * q], -2)                        # q·s = q·Re s + (i·q)·Im s: (G, n, 2, K+1)
-    return _pairs(torch.cat([drive, carry], -2)).flatten(-2).flatten(0, -3)            # (P, T + 2, 2(K+1))
+    starts = torch.arange(length // block + 1, device=log_pole.device, dtype=log_pole.dtype) * block
+    drive = _driven_weights(log_pole, beta, length=length, starts=starts)             # (G, n, T, K+1, 2)
+    q_re, q_im = _powers(log_pole, starts)                                             # (G, n, K+1)
+    # q·s = q·Re s + (i·q)·Im s
+    carry = torch.stack([torch.stack([q_re, q_im], -1), torch.stack([-q_im, q_re], -1)], -3)  # (G, n, 2, K+1, 2)
+    return torch.cat([drive, carry], -3).flatten(-2).flatten(0, -3)                    # (P, T + 2, 2(K+1))
 
 
 def block_map(log_pole: torch.Tensor, beta: torch.Tensor, readout: torch.Tensor, *, block: int) -> torch.Tensor:
-    """(G·R, b + 2n, b): [x_{kb+τ} for τ < b, S_k] → z_{kb+t} for t < b, with readout r (G, R, n)."""
-    log_pole, beta = log_pole[..., None, :], beta[..., None, :]                        # (G, 1, n)
-    taps = ssm.power_sum(readout * beta, log_pole, block)                              # (G, R, b)
+    """(G·R, b + 2n, b): [x_{kb+τ} for τ < b, S_k] → z_{kb+t} for t < b, with readout r (G, R, n, 2)."""
+    log_pole, beta = log_pole[..., None, :, :], beta[..., None, :, :]                  # (G, 1, n, 2)
+    taps = _taps(torch.stack(_mul(_split(readout, lift=False), _split(beta, lift=False)), -1), log_pole, block)
     drive = ssm.toeplitz(taps).transpose(-1, -2)                                       # (G, R, b, b)
-    t = torch.arange(1, block + 1, device=log_pole.device, dtype=log_pole.real.dtype)
-    read = readout[..., None] * ssm.powers(log_pole, t)                                # (G, R, n, b)
+    t = torch.arange(1, block + 1, device=log_pole.device, dtype=log_pole.dtype)
+    re, im = _mul(_split(readout), _powers(log_pole, t))                               # (G, R, n, b)
     # Re(w·S) = Re w·Re S − Im w·Im S: rows for Re S_k and Im S_k
-    state = _pairs(read.conj()).movedim(-1, -2).flatten(-3, -2)                        # (G, R, 2n, b)
+    state = torch.stack([re, -im], -2).flatten(-3, -2)                                 # (G, R, 2n, b)
     return torch.cat([drive, state], -2).flatten(0, -3)
 
 
 def build_plan(mode: str, ops, *, length: int, skip: torch.Tensor | None) -> ChunkPlan | FullChunkPlan:
     """Freeze `ops` (a layer's `Operands`) for chunks of `length` samples."""
-    beta = torch.broadcast_to(ops.beta, ops.log_pole.shape)
-    skip_t = None if skip is None else skip.detach().t().contiguous()
+    return plan_from_operands(mode, plan_operands(mode, ops, skip=skip), length=length)
+
+
+def plan_from_operands(mode: str, ops: PlanOperands, *, length: int) -> ChunkPlan | FullChunkPlan:
+    """The plan for chunks of `length` samples, in real arithmetic only (traceable into an ONNX graph)."""
     if mode == "full":
-        return _build_full(ops.log_pole, beta, ops.readout, length=length, skip_t=skip_t)
-    readout, w_out = channel_readout(mode, ops)
-    b = block_length(length, _channel_cost(length, ops.log_pole.shape[-1], readout.shape[-2]))
-    return ChunkPlan(readout.shape[-2], state_map(ops.log_pole, beta, length=length, block=b),
-                     block_map(ops.log_pole, beta, readout, block=b),
-                     None if ops.w_in is None else ops.w_in.detach(),
-                     None if w_out is None else w_out.detach().t().contiguous(), skip_t)
+        return _build_full(ops.log_pole, ops.beta, ops.readout, length=length, skip_t=ops.skip_t)
+    readouts = ops.readout.shape[-3]
+    b = block_length(length, _channel_cost(length, ops.log_pole.shape[-2], readouts))
+    return ChunkPlan(readouts, length // b, state_map(ops.log_pole, ops.beta, length=length, block=b),
+                     block_map(ops.log_pole, ops.beta, ops.readout, block=b), ops.w_in, ops.w_out_t, ops.skip_t)
 
 
 def _build_full(log_pole, beta, readout, *, length: int, skip_t) -> FullChunkPlan:
-    """The full plan from poles, input factors and readout E, all (D, C, N)."""
-    (D, C, _), dtype = log_pole.shape, log_pole.real.dtype
-    b = block_length(length, _full_cost(length, log_pole.numel(), D * C))
+    """The full plan from poles, input factors and readout E, all (D, C, N, 2) pairs."""
+    (D, C, N, _), dtype = log_pole.shape, log_pole.dtype
+    b = block_length(length, _full_cost(length, D * C * N, D * C))
     starts = torch.arange(1, length // b + 1, device=log_pole.device, dtype=dtype) * b   # S_0 has no drive
-    drive = _driven_weights(log_pole, beta, length=length, starts=starts)             # (D, C, N, T, K)
-    drive = _pairs(drive).permute(1, 3, 0, 2, 4, 5).flatten(2)                         # (C, T, D·N·K·2)
-    taps = ssm.power_sum(readout * beta, log_pole, b)                                  # (D, C, b)
-    taps = ssm.toeplitz(taps).permute(1, 3, 0, 2).flatten(2).flatten(0, 1)           # (C·b(s), D·b(t))
-    t = torch.arange(1, length + 1, device=log_pole.device, dtype=dtype)
-    read = _pairs((readout[..., None] * ssm.powers(log_pole, t)).conj())              # (D, C, N, T, 2)
+    drive = _driven_weights(log_pole, beta, length=length, starts=starts)             # (D, C, N, T, K, 2)
+    drive = drive.permute(1, 3, 0, 2, 4, 5).flatten(2)                                 # (C, T, D·N·K·2)
+    weight = torch.stack(_mul(_split(readout, lift=False), _split(beta, lift=False)), -1)
+    taps = ssm.toeplitz(_taps(weight, log_pole, b))                                    # (D, C, b, b)
+    taps = taps.permute(1, 3, 0, 2).flatten(2).flatten(0, 1)                           # (C·b(s), D·b(t))
+    conj = torch.tensor([1.0, -1.0], device=log_pole.device, dtype=dtype)
+    read = _power_table(readout * conj, log_pole * conj, start=1, length=length)      # conj: (D, C, N, T, 2)
     carry_t = read.permute(0, 3, 1, 2, 4).flatten(2)                                   # (D, T, C·N·2)
-    q = ssm.powers(log_pole, torch.tensor([length], device=log_pole.device))[..., 0]
-    decay = torch.stack([torch.stack([q.real, q.real], -1), torch.stack([-q.imag, q.imag], -1)])
-    return FullChunkPlan(b, drive, taps, carry_t, decay, skip_t)
+    q_re, q_im = (q[..., 0] for q in _powers(log_pole, torch.full((1,), length, device=log_pole.device, dtype=dtype)))
+    decay = torch.stack([torch.stack([q_re, q_re], -1), torch.stack([-q_im, q_im], -1)])
+    return FullChunkPlan(b, length // b, drive, taps, carry_t, decay, skip_t)
 
 
 def run_plan(plan: ChunkPlan | FullChunkPlan, u: torch.Tensor, state: torch.Tensor):

@@ -20,7 +20,16 @@ from torch import nn
 from .. import ssm
 from .._lazy import compile_disabled
 from .blocks import TIME_NORMS, PointwiseConv1d, act_block
-from .chunk_plan import ChunkPlan, FullChunkPlan, build_plan, plan_size, run_plan
+from .chunk_plan import (
+    ChunkPlan,
+    FullChunkPlan,
+    PlanOperands,
+    build_plan,
+    plan_from_operands,
+    plan_operands,
+    plan_size,
+    run_plan,
+)
 from .streaming import StreamingModule
 
 MODES = ("dws", "s5", "neck", "full")
@@ -95,7 +104,8 @@ class SSMLayer(StreamingModule):
         else:
             self.mixer = tail[0] if tail else nn.Identity()
         self._cache: dict = {}
-        self._pinned_key = None  # set by `pinned_caches` while a tracer swaps the parameters' storage
+        self._pinned_key = None  # set by `exporting` while a tracer swaps the parameters' storage
+        self._exported = False   # set by `exporting`: the traced graph builds its chunk plans from buffers
 
     # ----------------------------------------------------------------------------------------- parameters
     def _init_parameters(self, init, dt_min, dt_max, dt_init, skip, random_projections, generator):
@@ -306,6 +316,11 @@ class SSMLayer(StreamingModule):
         Looked up before the operands, so a warm chunk costs one cache-key check."""
         if torch.is_grad_enabled():
             return None
+        if self._exported:
+            if plan_size(self.mode, self.operands(), length=length) > _PLAN_LIMIT:
+                return None
+            return plan_from_operands(self.mode, PlanOperands(
+                self.plan_log_pole, self.plan_beta, self.plan_readout, *self._plan_projections), length=length)
         key = ("plan", length, self._version_key(self.A.device))
         if key not in self._cache:
             ops = self.operands()
@@ -355,17 +370,28 @@ def _autocast_off(device_type: str):
 
 
 @contextlib.contextmanager
-def pinned_caches(model: nn.Module):
-    """Keep every SSMLayer's cached operands valid while `model` is traced (e.g. for ONNX export).
+def exporting(model: nn.Module):
+    """Trace `model` (e.g. for ONNX export) with every SSMLayer building its chunk plans inside the graph.
 
-    Tracers hand the module stand-ins for its parameters, which would look like new weights to the cache
-    keys; the weights cannot change inside the block, so the keys are pinned to their values on entry.
+    A plan is up to (T/b + 1)·T numbers per pole, the operands it comes from a few: the layers hold those as
+    buffers while the block runs, which a tracer records as the graph's weights, and an ONNX runtime builds
+    the plans from them once, when it loads the graph (constant folding). Tracers also hand the module
+    stand-ins for its parameters, which would look like new weights to the cache keys; the weights cannot
+    change inside the block, so the keys are pinned to their values on entry.
     """
     layers = [m for m in model.modules() if isinstance(m, SSMLayer)]
     for layer in layers:
         layer._pinned_key = layer._version_key(layer.A.device)
+        with torch.no_grad():
+            ops = plan_operands(layer.mode, layer.operands(), skip=layer.D_skip)
+        for name, value in zip(("plan_log_pole", "plan_beta", "plan_readout"), ops[:3]):
+            layer.register_buffer(name, value)
+        layer._plan_projections, layer._exported = ops[3:], True
     try:
         yield model
     finally:
         for layer in layers:
-            layer._pinned_key = None
+            for name in ("plan_log_pole", "plan_beta", "plan_readout"):
+                delattr(layer, name)
+            del layer._plan_projections
+            layer._pinned_key, layer._exported = None, False

@@ -2,8 +2,10 @@
 
 The exported graph computes `(output, state') = model(chunk, state)` for chunks of exactly T samples. SSM
 states travel as (real, imaginary) pairs, since ONNX has no complex type, and the SSM layers then take their
-real-arithmetic chunk plan. T must be a multiple of the model's down-sampling factor, so that no pooling
-window is ever pending and every state has a fixed shape.
+real-arithmetic chunk plan, which the graph builds from each layer's poles and projections: a plan is far
+larger than what it is built from, and onnxruntime builds it once, when it loads the graph. T must be a
+multiple of the model's down-sampling factor, so that no pooling window is ever pending and every state has a
+fixed shape.
 """
 import json
 from pathlib import Path
@@ -13,7 +15,7 @@ import torch
 from ..audio import SAMPLE_RATE
 from ..errors import CentaurusError
 from ..layers import StreamingModule
-from ..layers.ssm_layer import pinned_caches
+from ..layers.ssm_layer import exporting
 from ..layers.streaming import flatten_state, unflatten_state
 
 
@@ -67,7 +69,7 @@ def step_graph(model: StreamingModule, *, chunk_samples: int, in_channels: int =
 
 def _shared_constants(proto) -> None:
     """One copy of each constant tensor: a graph that calls a module several times (the keyword spotter's
-    window, in pieces) is traced with that module's cached chunk plans once per call."""
+    window, in pieces) is traced with that module's constants once per call."""
     import hashlib
     first: dict[bytes, str] = {}
     renamed: dict[str, str] = {}
@@ -120,9 +122,9 @@ def export_onnx(model: StreamingModule, path: str | Path, *, chunk_samples: int,
     names = [f"state_{i}" for i in range(len(states))]
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with torch.no_grad(), pinned_caches(model):
+    with torch.no_grad(), exporting(model):  # no folding: the chunk plans stay built from the weights, not stored
         torch.onnx.export(graph, (torch.zeros(1, in_channels, chunk_samples), *states), str(tmp), dynamo=False,
-                          opset_version=opset, input_names=["audio", *names],
+                          do_constant_folding=False, opset_version=opset, input_names=["audio", *names],
                           output_names=["output", *[n + "_out" for n in names]])
     _add_metadata(tmp, sample_rate=SAMPLE_RATE, chunk_samples=chunk_samples,
                   latency_samples=int(getattr(model, "latency_samples", 0)),
@@ -191,7 +193,7 @@ def export_kws_window(model: StreamingModule, path: str | Path, *, classes: list
     front_graph = step_graph(front_model, chunk_samples=hop)
     with torch.no_grad():
         frames = front_model(torch.zeros(1, 1, window_samples), None)[0]
-    if frames.shape[-1] > window_samples // 16:  # no frame hop: the classifier's plans would span every sample
+    if frames.shape[-1] > window_samples // 16:  # no frame hop: tracing its in-graph plans takes > 10 GB
         raise CentaurusError(f"a front end at {frames.shape[-1]} frames a window has no ONNX window step "
                              "(a raw-waveform front end); the torch engine runs it")
     # About 24 frames a call: fewer, larger products run faster in onnxruntime (the shipped spotter: RTF 0.031
@@ -203,11 +205,9 @@ def export_kws_window(model: StreamingModule, path: str | Path, *, classes: list
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     inputs = (torch.zeros(1, 1, hop), *states, torch.zeros_like(frames))
-    with torch.no_grad():
-        graph(*inputs)  # builds the SSM layers' chunk plans eagerly, so the trace only reads them
-    with torch.no_grad(), pinned_caches(model):
-        torch.onnx.export(graph, inputs, str(tmp),
-                          dynamo=False, opset_version=opset, input_names=["audio", *names, "window"],
+    with torch.no_grad(), exporting(model):
+        torch.onnx.export(graph, inputs, str(tmp), dynamo=False, do_constant_folding=False, opset_version=opset,
+                          input_names=["audio", *names, "window"],
                           output_names=["output", *[n + "_out" for n in names], "window_out"])
     _add_metadata(tmp, sample_rate=SAMPLE_RATE, chunk_samples=hop, task="kws", context="window",
                   window_samples=window_samples, classes=json.dumps(classes))

@@ -51,3 +51,16 @@ def test_chunks_that_leave_pending_samples_are_refused(tmp_path):
     with pytest.raises(CentaurusError, match="pending samples change"):
         export_onnx(model, tmp_path / "m.onnx", chunk_samples=6)
     export_onnx(model, tmp_path / "m.onnx", chunk_samples=8)
+
+
+def test_a_step_stores_the_poles_not_the_chunk_plans(tmp_path):
+    """The graph builds its chunk plans when onnxruntime loads it. Stored, the plans of this model grow 50-fold
+    from 32- to 1024-sample chunks (about T²/b numbers a pole); built in the graph, only the plans' index
+    constants grow with T."""
+    model = CentaurusHourglass(HourglassConfig(channels=[16, 32], downsample=[4, 2], mode=["s5", "dws", "full"]))
+    model.eval()
+    sizes = []
+    for T in (32, 1024):
+        export_onnx(model, tmp_path / f"{T}.onnx", chunk_samples=T)
+        sizes.append((tmp_path / f"{T}.onnx").stat().st_size)
+    assert sizes[1] < 3 * sizes[0], sizes
