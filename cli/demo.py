@@ -35,10 +35,14 @@ def samples_dir() -> Path:
     return Path(str(resources.files("centaurus_pretrained"))) / "samples"
 
 
-def _load(model: str, task_name: str):
-    """(task, network) of a shipped model name or checkpoint folder, refusing a model made for another task."""
+def _load(model: str, task_name: str, device: str):
+    """(task, network) of a shipped model name or checkpoint folder for the torch engine on `device`, refusing a
+    model made for another task."""
+    from centaurus_cli.devices import torch_device
+
     from centaurus.errors import CheckpointError
     from centaurus.training import load_model, resolve_checkpoint
+    torch_device(device)
     path = resolve_checkpoint(model)
     _, task, network, _ = load_model(path)
     if task.name != task_name:
@@ -96,7 +100,7 @@ def denoise_step(model: str, samples: Path, out: Path, device: str = "cpu", engi
         from centaurus.streaming.onnx_step import OnnxStreamer
         report = enhance_stream(OnnxStreamer(step), noisy, target, progress=False)
     else:
-        _, network = _load(model, "denoise")
+        _, network = _load(model, "denoise", device)
         report = enhance_file(network, noisy, target, device=device, progress=False)
     waves = {name: _read(path) for name, path in (("noisy", noisy), ("enhanced", target),
                                                   ("clean", samples / "clean_speech.flac"))}
@@ -120,7 +124,7 @@ def kws_step(model: str, samples: Path, device: str = "cpu", engine: str = "auto
         spotter = OnnxKeywordSpotter(step)
     else:
         from centaurus.streaming import KeywordSpotter
-        task, network = _load(model, "kws")
+        task, network = _load(model, "kws", device)
         spotter = KeywordSpotter(network, task.classes, device=device)
     start = time.perf_counter()
     found = spotter.push(audio) + spotter.flush()
@@ -146,7 +150,7 @@ def asr_step(model: str, samples: Path, device: str = "cpu", engine: str = "auto
         from centaurus.streaming.onnx_step import OnnxStreamer
         transcriber = Transcriber(OnnxStreamer(step))
     else:
-        _, network = _load(model, "asr")
+        _, network = _load(model, "asr", device)
         transcriber = Transcriber(network, device=device)
     transcriber.push(_read(samples / "utterance.flac"))
     hypothesis = transcriber.finish()

@@ -156,13 +156,10 @@ def _network(model: str):
 
 def _torch_stream(model: str, chunk_ms: float, device: str):
     """A torch stream of `model` (loaded once a process); a top-level function, so worker processes get it."""
+    from centaurus_cli.devices import torch_device
+
     from centaurus.streaming import Streamer
-    from centaurus.streaming.folders import one_thread_each
-    from centaurus.training import resolve_device
-    target = resolve_device(device)
-    if target.type == "cpu":
-        one_thread_each()  # as the onnx engine: a 16 ms step is too small to share, and a busy core stalls a pool
-    return Streamer(_network(model), chunk_ms=chunk_ms, device=str(target))
+    return Streamer(_network(model), chunk_ms=chunk_ms, device=str(torch_device(device)))
 
 
 def _notes_and_gain(source: Path, info, *, normalize: bool, each: bool) -> tuple[list[str], float]:

@@ -51,9 +51,11 @@ def _spotter(model: str, keywords: str | None, threshold: float | None, refracto
                 raise CentaurusError(f"{model}: no ONNX window step; make one with `centaurus export {model}`")
             from centaurus.streaming.spotting import OnnxKeywordSpotter
             return OnnxKeywordSpotter(step, keywords=wanted, threshold=threshold, refractory_s=refractory)
+        from centaurus_cli.devices import torch_device
+
         from centaurus.streaming import KeywordSpotter
-        from centaurus.training import load_model, resolve_checkpoint, resolve_device
-        target = resolve_device(device)
+        from centaurus.training import load_model, resolve_checkpoint
+        target = torch_device(device)
         _, task, network, _ = load_model(resolve_checkpoint(model))
         return KeywordSpotter(network, task.classes, keywords=wanted, threshold=threshold, refractory_s=refractory,
                               context=context, chunk_ms=chunk_ms, device=target)

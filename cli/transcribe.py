@@ -109,10 +109,12 @@ def transcribe(files: list[Path] = typer.Argument(None, help="Recordings (any fo
         if "tokenizer" not in network.metadata:
             raise CheckpointError(f"{step}: not a CTC acoustic step (no tokenizer in its metadata)")
     else:
-        from centaurus.training import load_model, resolve_device
+        from centaurus_cli.devices import torch_device
+
+        from centaurus.training import load_model
         _, _, network, _ = load_model(checkpoint)
     transcriber = Transcriber(network, beam_width=beam, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms,
-                              device="cpu" if step is not None else resolve_device(device))
+                              device="cpu" if step is not None else torch_device(device))
     if language_model is not None:
         transcriber.scorer = lm_scorer(language_model, transcriber.tokenizer, weight=lm_weight, bonus=lm_bonus,
                                        oov_penalty=lm_oov_penalty)
