@@ -265,7 +265,7 @@ class MixingEngine(torch.utils.data.Dataset):
         if clip.frames > frames:
             return load_segment(clip.path, offset=int(rng.integers(clip.frames - frames + 1)), frames=frames,
                                 sample_rate=self.rate)
-        return load_audio(clip.path, sample_rate=self.rate)
+        return load_audio(clip.path, sample_rate=self.rate)[:frames]  # the file may hold more than its sure frames
 
     def _speech(self, rng: np.random.Generator, need: int | None) -> tuple[torch.Tensor, list[Clip]]:
         which = self._pick(rng, self.speech)

@@ -313,6 +313,20 @@ def test_a_duration_rounded_up_never_cuts_past_the_clip(tmp_path):
     np.testing.assert_allclose(tail.numpy(), wav[clip.frames - SR: clip.frames], atol=2**-15)  # 16-bit file
 
 
+def test_a_clip_a_little_longer_than_its_sure_frames_is_cut_to_the_segment(tmp_path):
+    """A segment of exactly a clip's sure frame count reads the whole clip, which can hold a few frames more: the
+    noise must still be cut to the segment (it once stopped a training run)."""
+    root = make_pools(tmp_path / "pools")
+    wav = (0.1 * np.random.default_rng(0).standard_normal(16009)).astype(np.float32)
+    _pool(root, "noise-wesnoth", [("ambient_0.wav", "ambient", wav)], "noise")
+    write_manifest(root / "noise-wesnoth", [dataclasses.replace(r, duration=round(r.duration, 3))
+                                            for r in read_manifest(root / "noise-wesnoth")])
+    (clip,) = pool_clips(root, PoolWeight(pool="noise-wesnoth"), kind="noise", where="noise_pools").clips
+    assert clip.frames < 16009
+    engine = MixingEngine(_spec(root, tmp_path, noise={"sources": [1, 1]}), segment_samples=clip.frames, seed=0)
+    for index in range(3):
+        assert engine[(0, index)].noisy.shape == (clip.frames,)
+
 def test_a_broken_pool_clip_in_a_data_worker_is_one_line(tmp_path):
     """An error in a DataLoader worker reaches the trainer with the worker's traceback in its message; the CLI
     still prints one line naming the file."""
