@@ -27,3 +27,17 @@ def test_log_term_pulls_hardest_on_silence_and_the_compressed_term_much_less():
     power = _quiet_to_loud_gradient(log_weight=0.0, power_weight=1.0)
     convergence = _quiet_to_loud_gradient(log_weight=0.0)
     assert log > 4 * power and power > 2 * convergence, (log, power, convergence)
+
+
+def test_subnormal_bins_in_the_estimate_keep_the_gradient_finite():
+    """Over the digital silence of a clean input's pauses a denoiser's output decays to subnormal numbers, where
+    |S|'s gradient S/|S| is 0/0. That once stopped a training run with a NaN loss."""
+    torch.manual_seed(0)
+    silent = torch.arange(8000) >= 4000
+    ref = 0.1 * torch.randn(1, 8000) * ~silent                                 # speech, then digital silence
+    for tiny in (0.0, 1e-40):
+        est = (0.9 * ref + tiny * silent).requires_grad_()
+        for weights in (dict(log_weight=0.0, power_weight=10.0), dict(log_weight=1.0)):
+            est.grad = None
+            multi_resolution_stft_loss(est, ref, **weights).backward()
+            assert torch.isfinite(est.grad).all() and float(est.grad.abs().max()) > 0
