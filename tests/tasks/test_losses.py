@@ -37,7 +37,7 @@ def test_subnormal_bins_in_the_estimate_keep_the_gradient_finite():
     ref = 0.1 * torch.randn(1, 8000) * ~silent                                 # speech, then digital silence
     for tiny in (0.0, 1e-40):
         est = (0.9 * ref + tiny * silent).requires_grad_()
-        for weights in (dict(log_weight=0.0, power_weight=10.0), dict(log_weight=1.0)):
+        for weights in ({"log_weight": 0.0, "power_weight": 10.0}, {"log_weight": 1.0}):
             est.grad = None
             multi_resolution_stft_loss(est, ref, **weights).backward()
             assert torch.isfinite(est.grad).all() and float(est.grad.abs().max()) > 0
