@@ -50,7 +50,7 @@ class FullChunkPlan:
 
     block: int                          # b
     blocks: int                         # K
-    drive_map: torch.Tensor             # (C, T, D·N·K·2): x_c → driven part of S_k, k = 1 … K
+    drive_map: torch.Tensor             # (C, T, K·D·N·2): x_c → driven part of S_k, k = 1 … K
     taps: torch.Tensor                  # (C·b, D·b): Toeplitz blocks (transposed) of every (d, c) pair
     carry_t: torch.Tensor               # (D, T, C·N·2): s → Re Σ E p^{t+1} s over the chunk, transposed
     decay: torch.Tensor                 # (2, D, C, N, 2): p^T s = s·decay[0] + (Im s, Re s)·decay[1]
@@ -229,7 +229,8 @@ def _build_full(log_pole, beta, readout, *, length: int, skip_t) -> FullChunkPla
     b = block_length(length, _full_cost(length, D * C * N, D * C))
     starts = torch.arange(1, length // b + 1, device=log_pole.device, dtype=dtype) * b   # S_0 has no drive
     drive = _driven_weights(log_pole, beta, length=length, starts=starts)             # (D, C, N, T, K, 2)
-    drive = drive.permute(1, 3, 0, 2, 4, 5).flatten(2)                                 # (C, T, D·N·K·2)
+    # k outermost: the last state and the earlier ones are then whole runs of D·N·2 numbers, not strided
+    drive = drive.permute(1, 3, 4, 0, 2, 5).flatten(2)                                 # (C, T, K·D·N·2)
     weight = torch.stack(_mul(_split(readout, lift=False), _split(beta, lift=False)), -1)
     taps = ssm.toeplitz(_taps(weight, log_pole, b))                                    # (D, C, b, b)
     taps = taps.permute(1, 3, 0, 2).flatten(2).flatten(0, 1)                           # (C·b(s), D·b(t))
@@ -276,14 +277,14 @@ def _run_full(plan: FullChunkPlan, u_t: torch.Tensor, state: torch.Tensor, B: in
     K, b, (D, C, N) = plan.blocks, plan.block, state.shape[1:4]
     # bmm takes a slow path on the odd strides of a transposed view, even where they are contiguous
     x = u_t.t().clone(memory_format=torch.contiguous_format)                          # (C, B·T)
-    driven = torch.bmm(x.view(C, B, T), plan.drive_map).view(C, B, D, N, K, 2)
+    driven = torch.bmm(x.view(C, B, T), plan.drive_map).view(C, B, K, D, N, 2)
     carried = torch.bmm(state.flatten(2).transpose(0, 1), plan.carry_map)              # (D, B, T)
     blocks = x.reshape(C, B * K, b).transpose(0, 1).reshape(B * K, C * b)
     z = carried.view(D, B * K, b) + torch.mm(blocks, plan.taps).view(B * K, D, b).transpose(0, 1)
     if K > 1:  # blocks after the first also start from a driven state
-        S = driven[..., :-1, :].permute(2, 1, 4, 0, 3, 5)                              # (D, B, K−1, C, N, 2)
+        S = driven[:, :, :-1].permute(3, 1, 2, 0, 4, 5)                                # (D, B, K−1, C, N, 2)
         S = torch.nn.functional.pad(S, (0, 0, 0, 0, 0, 0, 1, 0))                       # S_0 = 0: (D, B, K, C, N, 2)
         z = torch.baddbmm(z, S.view(D, B * K, -1), plan.read_map)
     decayed = torch.addcmul(state * plan.decay[0], state.flip(-1), plan.decay[1])     # p^T s
-    new_state = decayed + driven[..., -1, :].permute(1, 2, 0, 3, 4)                    # (B, D, C, N, 2)
+    new_state = decayed + driven[:, :, -1].permute(1, 2, 0, 3, 4)                      # (B, D, C, N, 2)
     return z.reshape(D, B * T).t(), new_state
