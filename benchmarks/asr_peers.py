@@ -164,16 +164,8 @@ def main() -> None:
         sys.exit(2)
 
 
-def _label(model: str) -> str:
-    """A model's name in the tables: a shipped name, a folder's name, or run/checkpoint for a run's checkpoint."""
-    path = Path(model)
-    if path.parent.name == "checkpoints":
-        return f"{path.parent.parent.name}/{path.name}"
-    return path.name
-
-
 def benchmark(args) -> None:
-    from centaurus.training.pretrained import resolve_checkpoint
+    from centaurus.training.pretrained import model_label, resolve_checkpoint
     if args.data is None:
         if not DEFAULT_DATA.is_dir():
             raise DatasetError(f"{DEFAULT_DATA}: no validation set here; pass --data DIR (a LibriSpeech-layout root: "
@@ -190,7 +182,7 @@ def benchmark(args) -> None:
             lm = str(lm) if lm.is_file() else None
         elif lm == "none":
             lm = None
-        name = _label(model)
+        name = model_label(model)
         lms[name] = lm
         base = dict(kind="centaurus", model=model, chunk_ms=args.chunk_ms)
         specs[f"centaurus {name} greedy"] = dict(base, beam=1, lm=None)

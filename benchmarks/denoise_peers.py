@@ -342,11 +342,13 @@ def slug(name: str) -> str:
 
 def system_specs(models: list[str], engine: str, peers: list[str]) -> dict[str, str]:
     """{display name: worker spec}, the Centaurus models first."""
+    from centaurus.training.pretrained import model_label
     specs = {}
     for model in models:
-        path = Path(model)
-        name = f"{path.parent.name}/{path.name}" if path.name in ("best", "last") else path.name
-        specs[f"centaurus {name}"] = f"centaurus:{model}"
+        name = f"centaurus {model_label(model)}"
+        if name in specs:
+            raise CentaurusError(f"--model {model}: two models would both be called '{name}' in the tables")
+        specs[name] = f"centaurus:{model}"
     for peer in peers:
         if peer not in PEERS:
             raise CentaurusError(f"--peers {peer}: unknown (known: {', '.join(PEERS)})")

@@ -22,3 +22,12 @@ def resolve_checkpoint(model: str | Path) -> Path:
         return shipped[str(model)]
     names = ", ".join(shipped) or "none yet"
     raise CheckpointError(f"{model}: neither a checkpoint folder nor a shipped model (shipped: {names})")
+
+
+def model_label(model: str | Path) -> str:
+    """A model's name in tables: a shipped name, a folder's name, or run/checkpoint for a run's checkpoint
+    (runs/NAME/checkpoints/best → NAME/best)."""
+    path = Path(model)
+    if path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name

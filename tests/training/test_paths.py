@@ -12,7 +12,7 @@ import yaml
 from centaurus.errors import RecipeError
 from centaurus.training import load_model, load_recipe, train
 from centaurus.training.evaluate import report_dir
-from centaurus.training.pretrained import shipped_models
+from centaurus.training.pretrained import model_label, shipped_models
 from tests.training.corpora import make_kws
 
 
@@ -117,3 +117,11 @@ def test_report_folders_sit_beside_the_checkpoints_and_shipped_models_report_her
     loose.mkdir(parents=True)
     assert report_dir(loose, "valid") == tmp_path / "models" / "eval" / "mine-valid"
     assert report_dir(shipped_models()["kws-offline"], "test") == type(tmp_path)("eval-kws-offline-test")
+
+
+def test_tables_name_a_runs_checkpoint_by_its_run():
+    """Two runs' best checkpoints side by side in a benchmark get two names (they once shared one row)."""
+    assert model_label("runs/denoise-clean/checkpoints/best") == "denoise-clean/best"
+    assert model_label("runs/denoise-engine/checkpoints/best") == "denoise-engine/best"
+    assert model_label("denoise-offline") == "denoise-offline"
+    assert model_label("models/hey-computer") == "hey-computer"
