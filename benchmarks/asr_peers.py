@@ -13,7 +13,8 @@ decoding) is what a user pays; compute RTF counts the transcription calls only. 
 weights of `centaurus transcribe` (the model's lm.json, weight 0.5, bonus 1.0, out-of-lexicon penalty 2.0).
 pocketsphinx decodes each whole utterance with the US English acoustic model, dictionary and 3-gram LM its wheel
 bundles. References and hypotheses are both normalised as the ASR task normalises text; CER and WER are jiwer's,
-pooled over the utterances. Writes results.json and results.md under --out.
+pooled over the utterances, and again by reference length (single words, 2-3 words, 4 or more). Writes
+results.json and results.md under --out.
 """
 from __future__ import annotations
 
@@ -127,6 +128,25 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
             "words": sum(len(r.split()) for r in refs)}
 
 
+# Real validation sets mix single words, short phrases and read sentences, on which systems differ most: a
+# recogniser that inserts letters around a single word loses on words and may still win on sentences.
+LENGTHS = (("1 word", 1, 1), ("2-3 words", 2, 3), ("4+ words", 4, None))
+
+
+def length_groups(refs: list[str], hyps: dict[str, list[str]]) -> dict[str, dict[str, dict]]:
+    """{group: {system: rates (with utterances)}} over the utterances whose reference has that many words."""
+    from centaurus.data.text import normalize_text
+    counts = [len(normalize_text(r).split()) for r in refs]
+    groups = {}
+    for name, low, high in LENGTHS:
+        picked = [i for i, n in enumerate(counts) if n >= low and (high is None or n <= high)]
+        if picked:
+            groups[name] = {who: dict(utterances=len(picked), **error_rates([refs[i] for i in picked],
+                                                                             [h[i] for i in picked]))
+                            for who, h in hyps.items()}
+    return groups
+
+
 def markdown(results: dict) -> str:
     lines = [f"# Speech recognition against pocketsphinx ({results['date']})", "",
              *[f"- {n}" for n in results["notes"]]]
@@ -138,6 +158,13 @@ def markdown(results: dict) -> str:
             cost = results["cost"][who]
             lines.append(f"| {who} | {row['cer']:.1%} | {row['wer']:.1%} | {cost['rtf']:.3f} | "
                          f"{cost['compute_rtf']:.3f} |")
+        groups = results["by_length"][split]
+        lines += ["", "By reference length: CER / WER", "", "| system | " + " | ".join(
+            f"{g} ({next(iter(rows.values()))['utterances']})" for g, rows in groups.items()) + " |",
+            "|---|" + "---|" * len(groups)]
+        for who in table:
+            lines.append(f"| {who} | " + " | ".join(f"{rows[who]['cer']:.1%} / {rows[who]['wer']:.1%}"
+                                                  for rows in groups.values()) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -205,11 +232,12 @@ def benchmark(args) -> None:
             hyps[who] = r["hyps"]
             cost[who] = dict(wall_seconds=wall, audio_seconds=r["audio_seconds"], rtf=wall / r["audio_seconds"],
                              compute_rtf=r["compute_seconds"] / r["audio_seconds"])
-    splits, offset = {}, 0
+    splits, by_length, offset = {}, {}, 0
     for split, items in utterances.items():
         n = len(items)
         splits[split] = {who: dict(utterances=n, **error_rates(refs[offset:offset + n], h[offset:offset + n]))
                          for who, h in hyps.items()}
+        by_length[split] = length_groups(refs[offset:offset + n], {w: h[offset:offset + n] for w, h in hyps.items()})
         offset += n
     notes = [f"every system in its own process pinned to core {args.core}, one thread; RTF = process wall time "
              "(start-up, model load, reading, compute, decoding) / audio seconds; compute RTF: the transcription "
@@ -220,7 +248,7 @@ def benchmark(args) -> None:
              "pocketsphinx: the en-us acoustic model, cmudict and 3-gram LM bundled in its wheel, whole utterances",
              "CER/WER: jiwer, pooled over the utterances, on normalised text (a-z, apostrophe, single spaces)",
              f"data: {args.data}"]
-    results = dict(date=time.strftime("%Y-%m-%d %H:%M"), notes=notes, cost=cost, splits=splits,
+    results = dict(date=time.strftime("%Y-%m-%d %H:%M"), notes=notes, cost=cost, splits=splits, by_length=by_length,
                    utterances=[dict(path=p, ref=r, **{w: hyps[w][i] for w in hyps})
                                for i, (p, r) in enumerate(zip(paths, refs))])
     write_text(args.out / "results.json", json.dumps(results, indent=1))

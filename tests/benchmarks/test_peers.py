@@ -165,5 +165,6 @@ def test_asr_peers_end_to_end(tmp_path):
         assert row["cer"] == pytest.approx(jiwer.cer(list(SENTENCES), hyps))
         assert row["wer"] == pytest.approx(jiwer.wer(list(SENTENCES), hyps))
         assert results["cost"][who]["rtf"] > results["cost"][who]["compute_rtf"] > 0
+    assert results["by_length"]["test-clean"] == {"4+ words": table}  # both sentences are 8 words long
     # both recognisers hear something of espeak-ng's clear speech
     assert all(row["cer"] < 0.8 for row in table.values())
