@@ -327,6 +327,7 @@ def test_a_clip_a_little_longer_than_its_sure_frames_is_cut_to_the_segment(tmp_p
     for index in range(3):
         assert engine[(0, index)].noisy.shape == (clip.frames,)
 
+
 def test_a_broken_pool_clip_in_a_data_worker_is_one_line(tmp_path):
     """An error in a DataLoader worker reaches the trainer with the worker's traceback in its message; the CLI
     still prints one line naming the file."""
